@@ -1,0 +1,163 @@
+"""Objective specifications, presets, and samplers for the weight simplex.
+
+Objective 0 is the main objective (the row label). Auxiliary objectives come from feature columns
+(1-based LibSVM feature ids) with a transform fitted on the train split only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+Transform = Literal["raw", "log1p", "quantile"]
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec:
+    """One objective.
+
+    Attributes:
+        name: short name used in logs and reports (``relevance``, ``quality``...).
+        feature_id: 1-based LibSVM feature id the labels come from; ``None`` = the row label.
+        transform: ``raw``, ``log1p`` or ``quantile`` (bins to grades 0..n_bins-1, fitted on train).
+        invert: flip the direction (smaller raw value = better) before the transform.
+        n_bins: number of grades for the quantile transform.
+    """
+
+    name: str
+    feature_id: int | None = None
+    transform: Transform = "raw"
+    invert: bool = False
+    n_bins: int = 5
+
+    def __post_init__(self) -> None:
+        if self.transform not in ("raw", "log1p", "quantile"):
+            raise ValueError(f"objective {self.name!r}: unknown transform {self.transform!r}")
+        if self.feature_id is not None and self.feature_id < 1:
+            raise ValueError(f"objective {self.name!r}: feature ids are 1-based, got {self.feature_id}")
+        if self.n_bins < 2:
+            raise ValueError(f"objective {self.name!r}: n_bins must be >= 2, got {self.n_bins}")
+
+    @property
+    def is_main(self) -> bool:
+        return self.feature_id is None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ObjectiveSpec":
+        return cls(**d)
+
+
+MAIN = ObjectiveSpec("relevance")
+
+# MSLR-WEB10K/30K feature list (Microsoft LETOR 4.0/MSLR documentation): 132 QualityScore,
+# 133 QualityScore2, 134 query-url click count, 135 url click count, 136 url dwell time, 130 PageRank.
+PRESETS: dict[str, tuple[ObjectiveSpec, ...]] = {
+    "none": (MAIN,),
+    "mslr": (
+        MAIN,
+        ObjectiveSpec("quality", 132, "quantile"),
+        ObjectiveSpec("quality2", 133, "quantile"),
+        ObjectiveSpec("query_url_clicks", 134, "quantile"),
+        ObjectiveSpec("url_clicks", 135, "quantile"),
+        ObjectiveSpec("dwell_time", 136, "quantile"),
+    ),
+    # The two-auxiliary MSLR variant used by benchmarks (m = 2, an 11-point grid).
+    "mslr2": (
+        MAIN,
+        ObjectiveSpec("quality", 132, "quantile"),
+        ObjectiveSpec("url_clicks", 135, "quantile"),
+    ),
+    # LETOR 4.0 (MQ2007/MQ2008) feature list: 41 PageRank, 42 inlink number, 43 outlink number,
+    # 44 number of slashes in URL, 45 length of URL, 46 number of child pages.
+    "mq2008": (
+        MAIN,
+        ObjectiveSpec("short_url", 45, "quantile", invert=True),
+        ObjectiveSpec("child_pages", 46, "quantile"),
+    ),
+}
+
+
+def preset(name: str) -> tuple[ObjectiveSpec, ...]:
+    """Return the objective specs of a preset by name, with a clear error for unknown names."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown objectives preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def simplex_lattice(m: int, steps: int) -> np.ndarray:
+    """All points of the simplex over ``m`` objectives with coordinates in multiples of ``1/steps``.
+
+    Returns:
+        float64 [G, m] with G = C(steps + m - 1, m - 1), rows in lexicographic order.
+        (m=2, steps=10: 11 points; m=3, steps=10: 66; m=5, steps=4: 70.)
+    """
+    if m < 1 or steps < 1:
+        raise ValueError(f"simplex_lattice needs m >= 1 and steps >= 1, got m={m}, steps={steps}")
+    points = []
+    for bars in itertools.combinations(range(steps + m - 1), m - 1):
+        # stars and bars: gaps between bar positions give the integer composition of `steps`
+        edges = (-1, *bars, steps + m - 1)
+        points.append([edges[i + 1] - edges[i] - 1 for i in range(m)])
+    grid = np.asarray(points, dtype=np.float64) / steps
+    assert len(grid) == math.comb(steps + m - 1, m - 1)
+    return grid[::-1].copy() if m > 1 else grid
+
+
+def grid_step_to_steps(grid_step: float) -> int:
+    """Convert a grid step such as 0.1 to an integer number of steps (10), refusing non-divisors of 1."""
+    steps = round(1.0 / grid_step)
+    if steps < 1 or abs(steps * grid_step - 1.0) > 1e-6:
+        raise ValueError(f"grid step {grid_step} must divide 1 (0.5, 0.25, 0.1, ...)")
+    return steps
+
+
+def sample_weights(
+    batch_size: int,
+    m: int,
+    alpha: float = 1.0,
+    per_query: bool = True,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Sample weights from Dirichlet(alpha * 1_m).
+
+    Returns:
+        float32 [batch_size, m], each row on the simplex; one shared row when ``per_query`` is False.
+    """
+    if alpha <= 0:
+        raise ValueError(f"Dirichlet alpha must be > 0, got {alpha}")
+    rows = batch_size if per_query else 1
+    # Dirichlet via normalised Gamma draws, so a torch.Generator makes it reproducible.
+    gamma = torch._standard_gamma(torch.full((rows, m), float(alpha), dtype=torch.float64), generator=generator) \
+        if generator is not None else torch._standard_gamma(torch.full((rows, m), float(alpha), dtype=torch.float64))
+    gamma = gamma.clamp_min(1e-30)
+    weights = (gamma / gamma.sum(-1, keepdim=True)).to(torch.float32)
+    if not per_query:
+        weights = weights.expand(batch_size, m).clone()
+    return weights.to(device) if device is not None else weights
+
+
+def sample_log_beta(
+    batch_size: int,
+    beta_min: float = 0.1,
+    beta_max: float = 10.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Sample log(beta) uniformly in [log beta_min, log beta_max]; float32 [batch_size]."""
+    if not 0 < beta_min <= beta_max:
+        raise ValueError(f"need 0 < beta_min <= beta_max, got {beta_min}, {beta_max}")
+    u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
+    lo, hi = math.log(beta_min), math.log(beta_max)
+    out = (lo + (hi - lo) * u).to(torch.float32)
+    return out.to(device) if device is not None else out

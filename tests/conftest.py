@@ -1,0 +1,30 @@
+"""Shared fixtures: the real data in ../shared (skipped with a reason in a user's clone), tiny seeds."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
+
+
+@pytest.fixture(scope="session")
+def shared_real() -> Path:
+    """Folder of the real LETOR-format files (MQ2008 S1-S5, CRLF copies, Yahoo sample, MSLR rows)."""
+    if not (SHARED_REAL / "mq2008" / "S1.txt").exists():
+        pytest.skip(f"real ranking data not found at {SHARED_REAL} (it lives in ../shared beside the repo)")
+    return SHARED_REAL
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
