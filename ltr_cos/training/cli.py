@@ -1,0 +1,119 @@
+"""The Lightning CLI behind ``ltr-cos fit|validate|test|predict``.
+
+YAML fragments in ``configs/`` stack with repeated ``--config``. The feature count, objective names,
+normalisation statistics and feature ids are linked from the datamodule to the model, never typed twice.
+Each run folder gets the resolved config (``config.yaml``), ``run_info.json`` (git commit, versions,
+command line), ``metrics.csv`` and TensorBoard events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+import ltr_cos
+from ltr_cos.data.datamodule import RankingDataModule
+
+_RUN_VERSION_ENV = "LTR_COS_RUN_VERSION"
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(ltr_cos.__file__).parent, capture_output=True,
+                             text=True, timeout=10)
+        commit = out.stdout.strip() if out.returncode == 0 else None
+        if commit:
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                   cwd=Path(ltr_cos.__file__).parent, capture_output=True, text=True, timeout=10)
+            if dirty.stdout.strip():
+                commit += "-dirty"
+        return commit
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+class RunInfoCallback(pl.Callback):
+    """Writes ``run_info.json`` (git commit, versions, command line) into the run folder."""
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if trainer.global_rank != 0 or trainer.log_dir is None:
+            return
+        run_dir = Path(trainer.log_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        info = {
+            "stage": stage,
+            "git_commit": _git_commit(),
+            "ltr_cos_version": ltr_cos.__version__,
+            "torch_version": torch.__version__,
+            "lightning_version": pl.__version__,
+            "python": platform.python_version(),
+            "command": sys.argv,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        tmp = run_dir / "run_info.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(run_dir / "run_info.json")
+
+
+def _feature_ids(meta: dict) -> list[int] | None:
+    return meta.get("feature_ids")
+
+
+class LtrCosCLI(LightningCLI):
+    """LightningCLI with the ltr_cos links, checkpointing and run-folder bookkeeping."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({
+            "checkpoint.monitor": "val/score",
+            "checkpoint.mode": "max",
+            "checkpoint.save_last": True,
+            "checkpoint.filename": "best",
+            "checkpoint.auto_insert_metric_name": False,
+        })
+        parser.add_lightning_class_args(RunInfoCallback, "run_info")
+        for attr in ("n_features", "objective_names", "normalization"):
+            parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
+        parser.link_arguments("data.meta", "model.init_args.feature_ids", compute_fn=_feature_ids,
+                              apply_on="instantiate")
+
+
+def _trainer_defaults() -> dict:
+    # One version string for both loggers (and for every DDP process, through the environment), so
+    # CSV metrics, TensorBoard events, config and checkpoints share one run folder.
+    version = os.environ.setdefault(_RUN_VERSION_ENV, time.strftime("%Y%m%d-%H%M%S"))
+    logger_args = {"save_dir": "runs", "name": "ltr_cos", "version": version}
+    return {
+        "default_root_dir": "runs",
+        "logger": [
+            {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": dict(logger_args)},
+            {"class_path": "pytorch_lightning.loggers.TensorBoardLogger", "init_args": dict(logger_args)},
+        ],
+        "callbacks": [{"class_path": "pytorch_lightning.callbacks.RichProgressBar"}],
+        "log_every_n_steps": 10,
+    }
+
+
+def run_lightning_cli(args: list[str] | None = None, run: bool = True) -> LtrCosCLI:
+    """Run ``fit|validate|test|predict`` with the ltr_cos CLI (``args`` as on the command line)."""
+    return LtrCosCLI(
+        model_class=pl.LightningModule,
+        datamodule_class=RankingDataModule,
+        subclass_mode_model=True,
+        trainer_defaults=_trainer_defaults(),
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"prog": "ltr-cos", "default_env": False},
+        args=args,
+        run=run,
+    )

@@ -1,0 +1,115 @@
+"""Evaluate a (conditioned) ranker over a grid of weight vectors: the data behind ``ltr-cos pareto``.
+
+Many weights go through one forward pass: the batch is tiled over a chunk of the grid
+([B, L, F] -> [G*B, L, F]), which is what makes profiling the whole front cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+from ltr_cos.errors import InputError
+from ltr_cos.metrics import NDCGMetric
+from ltr_cos.models import Ranker
+from ltr_cos.training.checkpoint import LoadedRanker
+from ltr_cos.training.modules import rescale_temperature
+from ltr_cos.types import RankingBatch
+
+
+def weight_columns(names: Sequence[str]) -> list[str]:
+    return [f"w_{name}" for name in names]
+
+
+@torch.no_grad()
+def evaluate_reference(ranker: Ranker, batches: Iterable[RankingBatch], objective_names: Sequence[str],
+                       ks: Sequence[int] = (1, 5, 10), gain: str = "exp2", empty: str = "drop") -> dict[str, float]:
+    """NDCG@k of an unconditioned ranker for every objective: {"ndcg@k/objective": value}."""
+    metric = NDCGMetric(objective_names, ks=tuple(ks), gain=gain, empty=empty)
+    for batch in batches:
+        metric.update(ranker(batch.features, batch.mask), batch.labels, batch.mask)
+    return {key: float(value) for key, value in metric.compute().items()}
+
+
+@torch.no_grad()
+def evaluate_grid(
+    loaded: LoadedRanker,
+    batches: Iterable[RankingBatch],
+    grid: np.ndarray,
+    beta: float | None = None,
+    ks: Sequence[int] = (1, 5, 10),
+    gain: str = "exp2",
+    empty: str = "drop",
+    weights_per_pass: int | None = None,
+    progress=None,
+) -> pd.DataFrame:
+    """NDCG@k of every objective at every grid weight.
+
+    Args:
+        loaded: a COS-DPO checkpoint (see ``load_ranker_from_checkpoint``).
+        batches: evaluation batches (iterated once).
+        grid: float [G, m] weights over ``loaded.info["weighted_objectives"]``.
+        beta: run-time temperature. Temperature-COS-DPO models take it as an input; Weight-COS-DPO
+            models are moved to it with the SPEC 5 rescaling (exact for the unconditioned optimum).
+            None = the beta the model was trained (or validated) with.
+        weights_per_pass: grid points per forward pass (None = the whole grid; 1 = a loop of one
+            forward per weight, the slow peer in benchmarks).
+        progress: optional callable(n_done_batches) for progress bars.
+
+    Returns:
+        One row per grid weight: ``w_<objective>`` columns, ``beta``, and ``ndcg@k/<objective>`` columns.
+    """
+    info = loaded.info
+    if info.get("stage") != "cos_dpo" or loaded.reference is None:
+        raise InputError("the Pareto grid needs a COS-DPO checkpoint (a ranker conditioned on weights)",
+                         info.get("checkpoint"))
+    weighted = info["weighted_objectives"]
+    grid = np.asarray(grid, dtype=np.float32)
+    if grid.ndim != 2 or grid.shape[1] != len(weighted):
+        raise InputError(f"grid must have {len(weighted)} columns ({weighted}), got shape {grid.shape}")
+    trained_beta = float(info["beta"])
+    beta = trained_beta if beta is None else float(beta)
+    if beta <= 0:
+        raise InputError(f"beta must be > 0, got {beta}")
+    policy, reference = loaded.ranker, loaded.reference
+    use_log_beta = bool(info["condition_on_beta"])
+    chunk = len(grid) if weights_per_pass is None else max(1, int(weights_per_pass))
+    metrics = [NDCGMetric(info["objective_names"], ks=tuple(ks), gain=gain, empty=empty) for _ in range(len(grid))]
+    grid_t = torch.as_tensor(grid)
+    for i, batch in enumerate(batches):
+        b = batch.batch_size
+        ref_scores = None if use_log_beta or beta == trained_beta else reference(batch.features, batch.mask)
+        for start in range(0, len(grid), chunk):
+            weights = grid_t[start:start + chunk]
+            g = len(weights)
+            # [B, L, F] -> [g*B, L, F]; weights [g, m] -> [g*B, m] (grid-major, matching the tiling)
+            features = batch.features.unsqueeze(0).expand(g, *batch.features.shape).reshape(g * b, *batch.features.shape[1:])
+            mask = batch.mask.unsqueeze(0).expand(g, *batch.mask.shape).reshape(g * b, -1)
+            log_beta = torch.full((g * b,), math.log(beta)) if use_log_beta else None
+            scores = policy(features, mask, weights.repeat_interleave(b, dim=0), log_beta).reshape(g, b, -1)
+            if ref_scores is not None:
+                scores = rescale_temperature(scores, ref_scores.unsqueeze(0), trained_beta, beta)
+            for j in range(g):
+                metrics[start + j].update(scores[j], batch.labels, batch.mask)
+        if progress is not None:
+            progress(i + 1)
+    rows = []
+    for weights, metric in zip(grid, metrics):
+        row = dict(zip(weight_columns(weighted), (float(w) for w in weights)))
+        row["beta"] = beta
+        row.update({key: float(value) for key, value in metric.compute().items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def batches_from_tensors(features: Tensor, mask: Tensor, labels: Tensor, batch_size: int) -> list[RankingBatch]:
+    """Split padded tensors into RankingBatch chunks (tests and small tools)."""
+    return [
+        RankingBatch(features=features[i:i + batch_size], labels=labels[i:i + batch_size], mask=mask[i:i + batch_size])
+        for i in range(0, features.shape[0], batch_size)
+    ]

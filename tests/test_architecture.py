@@ -1,0 +1,101 @@
+"""The import directions of ARCHITECTURE.md, checked by walking every module's imports."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "ltr_cos"
+
+# Lower layers never import higher ones; packages of one layer never import each other.
+LAYERS = {
+    "types": 0, "objectives": 0, "errors": 0,
+    "losses": 1, "metrics": 1, "models": 1, "data": 1, "pareto": 1,
+    "training": 2, "export": 2,
+    "llm": 3,
+    "commands": 4, "cli": 4,
+}
+# Third-party libraries confined to a few places (module path prefixes relative to ltr_cos/).
+CONFINED = {
+    "matplotlib": ("pareto/plots.py", "commands/"),
+    "transformers": ("llm/",),
+    "peft": ("llm/",),
+    "onnx": ("export/",),
+    "onnxruntime": ("export/",),
+    "allrank": (),
+    "pytorch_lightning": ("training/", "data/datamodule.py", "llm/", "commands/"),
+    "lightning": ("training/", "data/datamodule.py", "llm/", "commands/"),
+}
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE).as_posix()
+        yield rel, ast.parse(path.read_text(), filename=str(path))
+
+
+def _imports(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+
+
+def _top(rel: str) -> str:
+    first = rel.split("/")[0]
+    return first[:-3] if first.endswith(".py") else first
+
+
+def test_there_are_modules_to_check():
+    assert len(list(_modules())) > 10
+
+
+def test_import_directions():
+    problems = []
+    for rel, tree in _modules():
+        own = _top(rel)
+        if own == "__init__":
+            continue
+        for name in _imports(tree):
+            if not name.startswith("ltr_cos."):
+                continue
+            other = name.split(".")[1]
+            if other == own or other not in LAYERS or own not in LAYERS:
+                continue
+            if LAYERS[other] > LAYERS[own] or (LAYERS[other] == LAYERS[own] and LAYERS[own] in (1, 2)):
+                problems.append(f"{rel} imports {name}")
+    assert not problems, "imports against ARCHITECTURE.md's direction:\n" + "\n".join(problems)
+
+
+def test_confined_libraries():
+    problems = []
+    for rel, tree in _modules():
+        for name in _imports(tree):
+            root = name.split(".")[0]
+            if root in CONFINED and not rel.startswith(CONFINED[root]):
+                problems.append(f"{rel} imports {name}")
+    assert not problems, "libraries used outside their place:\n" + "\n".join(problems)
+
+
+def test_core_import_is_light():
+    """`import ltr_cos` and the data tools must not pull in Lightning, matplotlib or transformers."""
+    code = (
+        "import sys, ltr_cos, ltr_cos.cli, ltr_cos.objectives, ltr_cos.types;"
+        "heavy = [m for m in ('pytorch_lightning', 'matplotlib', 'transformers', 'allrank') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_allrank_is_really_installed():
+    """allRank is the test oracle: the real package, imported from site-packages."""
+    pytest.importorskip("torch")
+    from allrank.models.losses import neuralNDCG  # noqa: F401
+    import allrank
+
+    assert "site-packages" in allrank.__file__
