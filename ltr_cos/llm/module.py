@@ -1,0 +1,291 @@
+"""Lightning pieces for LLM COS-DPO: ``LlmCosDpoModule`` (policy + loss) and ``LlmPreferenceDataModule``.
+
+Each training step samples w ~ Dir(alpha 1_m) per prompt (and log beta ~ U[log beta_min, log beta_max]
+for Temperature-COS-DPO), scores every response with the policy (conditioned on them) and with the
+reference (adapters off, no prompts), and feeds scores [B, N] to ``ltr_cos.losses.cos_dpo_loss``, the
+same function the ranker uses. Precision (bf16-mixed), strategy (DDP, FSDP) and devices are Trainer
+settings; nothing here distributes by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from ltr_cos.losses import cos_dpo_loss
+from ltr_cos.objectives import sample_log_beta, sample_weights
+
+from .data import LlmBatch, PreferenceDataset, collate_encoded, load_preferences
+from .loading import load_base_model, load_tokenizer, resolve_tokenizer
+from .model import ConditionedPolicy
+
+
+class LlmCosDpoModule(pl.LightningModule):
+    """COS-DPO fine-tuning of a causal LM with LoRA and hyper-prompt conditioning.
+
+    Args:
+        base: base model spec (``random:llama``, ``random:gpt2-124m``, ``smollm2``, a folder, a ``.gguf``
+            path; see ``ltr_cos.llm.loading``).
+        tokenizer: tokenizer spec (default: implied by ``base``), or a tokenizer object (not saved in
+            hyper-parameters; pass it again when loading).
+        base_config: config overrides for ``random:`` bases.
+        dtype: dtype of pretrained base weights (``bfloat16`` halves memory on GPU).
+        objectives: names of the label columns (linked from the data module).
+        weighted: the objectives the m weights weigh (default: all).
+        n_prompts, prompt_hidden: hyper-prompt size (0 prompts = unconditioned LoRA policy).
+        condition_on_beta: Temperature-COS-DPO: sample beta in ``beta_range`` and feed log beta.
+        beta: the fixed DPO temperature when not conditioned on beta.
+        beta_range: (beta_min, beta_max) sampled when ``condition_on_beta``.
+        alpha: Dirichlet concentration of the weight sampler.
+        weights_per_query: one w per prompt (else one per batch).
+        form: listwise DPO form, ``pl`` (exact DPO for pairs) or ``listnet``.
+        cosine_lambda: COSMOS cosine term weight.
+        lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings.
+        lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        gradient_checkpointing: recompute activations in backward (less memory).
+        seed: seeds random bases, adapters and prompts.
+    """
+
+    def __init__(
+        self,
+        base: str = "random:llama",
+        tokenizer: Any = None,
+        base_config: dict[str, Any] | None = None,
+        dtype: str | None = None,
+        objectives: Sequence[str] = ("helpful", "harmless"),
+        weighted: Sequence[str] | None = None,
+        n_prompts: int = 4,
+        prompt_hidden: int = 128,
+        condition_on_beta: bool = False,
+        beta: float = 0.1,
+        beta_range: tuple[float, float] = (0.1, 10.0),
+        alpha: float = 1.0,
+        weights_per_query: bool = True,
+        form: Literal["pl", "listnet"] = "pl",
+        cosine_lambda: float = 0.0,
+        lora_r: int = 8,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.0,
+        lora_target_modules: list[str] | None = None,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 0,
+        gradient_checkpointing: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=[] if tokenizer is None or isinstance(tokenizer, str) else ["tokenizer"])
+        self.objective_names = list(objectives)
+        weighted = list(weighted) if weighted else list(self.objective_names)
+        unknown = [w for w in weighted if w not in self.objective_names]
+        if unknown:
+            raise ValueError(f"weighted objectives {unknown} are not among the objectives {self.objective_names}")
+        self.weighted_names = weighted
+        self.weighted_columns = [self.objective_names.index(w) for w in weighted]
+        if beta <= 0 or not 0 < beta_range[0] <= beta_range[1]:
+            raise ValueError(f"beta must be > 0 and 0 < beta_min <= beta_max, got {beta}, {beta_range}")
+        self.tokenizer = tokenizer if tokenizer is not None and not isinstance(tokenizer, str) else \
+            load_tokenizer(resolve_tokenizer(base, tokenizer))
+        model = load_base_model(base, self.tokenizer, base_config, dtype, seed)
+        self.policy = ConditionedPolicy(
+            model, len(weighted), n_prompts, condition_on_beta, prompt_hidden, lora_r, lora_alpha, lora_dropout,
+            lora_target_modules, gradient_checkpointing, seed,
+        )
+        self.keep_base_in_checkpoint = base.startswith("random:")
+
+    @property
+    def m(self) -> int:
+        return len(self.weighted_columns)
+
+    # ------------------------------------------------------------ scoring
+
+    def default_log_beta(self, batch_size: int, device: torch.device | str | None = None) -> Tensor:
+        """log(beta) float32 [B] at the fixed beta (the geometric middle of the range when conditioned)."""
+        hp = self.hparams
+        beta = math.sqrt(hp.beta_range[0] * hp.beta_range[1]) if hp.condition_on_beta else hp.beta
+        return torch.full((batch_size,), math.log(beta), dtype=torch.float32, device=device)
+
+    def score(self, batch: LlmBatch, weights: Tensor, log_beta: Tensor) -> tuple[Tensor, Tensor]:
+        """Policy and reference response log-probs, each float32 [B, N] (0 at padded responses).
+
+        Args:
+            weights: float32 [B, m]; log_beta: float32 [B] (used only when conditioned on beta).
+        """
+        b, n, t = batch.input_ids.shape
+        flat = batch.mask.reshape(-1)                                     # [B*N]: run real responses only
+        ids = batch.input_ids.reshape(b * n, t)[flat]
+        attn = batch.attention_mask.reshape(b * n, t)[flat]
+        resp = batch.response_mask.reshape(b * n, t)[flat]
+        # drop columns that are padding in every selected sequence
+        t_used = int(attn.any(0).nonzero().max()) + 1
+        ids, attn, resp = ids[:, :t_used], attn[:, :t_used], resp[:, :t_used]
+        w = weights[:, None, :].expand(b, n, weights.shape[1]).reshape(b * n, -1)[flat]
+        lb = log_beta[:, None].expand(b, n).reshape(-1)[flat]
+        policy = self.policy.sequence_logprobs(ids, attn, resp, w, lb)
+        reference = self.policy.sequence_logprobs(ids, attn, resp, reference=True)
+        scores = torch.zeros(b * n, dtype=torch.float32, device=ids.device).masked_scatter(flat, policy)
+        ref_scores = torch.zeros(b * n, dtype=torch.float32, device=ids.device).masked_scatter(flat, reference)
+        return scores.reshape(b, n), ref_scores.reshape(b, n)
+
+    def loss(self, batch: LlmBatch, weights: Tensor, log_beta: Tensor):
+        """COS-DPO loss (``CosDpoOutput``) of a batch at given weights [B, m] and log_beta [B]."""
+        scores, ref_scores = self.score(batch, weights, log_beta)
+        hp = self.hparams
+        return cos_dpo_loss(scores, ref_scores, batch.labels, batch.mask, weights, log_beta.exp(),
+                            self.weighted_columns, form=hp.form, cosine_lambda=hp.cosine_lambda)
+
+    def sample_conditions(self, batch_size: int) -> tuple[Tensor, Tensor]:
+        """Training draws: weights float32 [B, m] and log_beta float32 [B]."""
+        hp = self.hparams
+        weights = sample_weights(batch_size, self.m, hp.alpha, hp.weights_per_query, device=self.device)
+        if hp.condition_on_beta:
+            log_beta = sample_log_beta(batch_size, hp.beta_range[0], hp.beta_range[1], device=self.device)
+        else:
+            log_beta = self.default_log_beta(batch_size, self.device)
+        return weights, log_beta
+
+    # ------------------------------------------------------------ Lightning hooks
+
+    def training_step(self, batch: LlmBatch, batch_idx: int) -> Tensor:
+        weights, log_beta = self.sample_conditions(len(batch))
+        out = self.loss(batch, weights, log_beta)
+        if not torch.isfinite(out.loss):
+            raise FloatingPointError(f"non-finite training loss at step {self.global_step}")
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=len(batch))
+        for name, value in zip(self.weighted_names, out.per_objective.detach()):
+            self.log(f"train/loss/{name}", value, batch_size=len(batch))
+        return out.loss
+
+    def validation_step(self, batch: LlmBatch, batch_idx: int) -> None:
+        # one-hot weights: the policy is then asked for one objective, and its implicit reward
+        # beta * (scores - ref_scores) should order that objective's labels
+        b = len(batch)
+        log_beta = self.default_log_beta(b, self.device)
+        for j, name in enumerate(self.weighted_names):
+            weights = torch.zeros(b, self.m, device=self.device)
+            weights[:, j] = 1.0
+            scores, ref_scores = self.score(batch, weights, log_beta)
+            out = cos_dpo_loss(scores, ref_scores, batch.labels, batch.mask, weights, log_beta.exp(),
+                               self.weighted_columns, form=self.hparams.form)
+            self.log(f"val/loss/{name}", out.per_objective[j], batch_size=b)
+            self.log(f"val/accuracy/{name}", pair_accuracy(scores - ref_scores, batch.labels[..., self.weighted_columns[j]],
+                                                            batch.mask), batch_size=b)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        warmup = max(0, int(self.hparams.warmup_steps))
+        if warmup == 0:
+            return opt
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return batch.to(device) if isinstance(batch, LlmBatch) else super().transfer_batch_to_device(
+            batch, device, dataloader_idx)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # a pretrained base is reloaded from its spec: keep only adapters and prompts (MBs, not GBs)
+        if not self.keep_base_in_checkpoint:
+            trainable = {f"policy.{k}" for k in self.policy.trainable_state_dict()}
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in trainable}
+
+    def load_state_dict(self, state_dict: dict[str, Tensor], strict: bool = True, assign: bool = False):
+        if self.keep_base_in_checkpoint:
+            return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        trainable = {f"policy.{k}" for k in self.policy.trainable_state_dict()}
+        missing = sorted(trainable - set(state_dict))
+        if strict and missing:
+            raise KeyError(f"checkpoint lacks trained tensors {missing[:5]}")
+        return super().load_state_dict(state_dict, strict=False, assign=assign)
+
+
+def pair_accuracy(margins: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
+    """Fraction of response pairs with different labels that ``margins`` order like the labels.
+
+    Args:
+        margins: float [B, N]; labels: float [B, N]; mask: bool [B, N]. Returns a float32 scalar (nan if
+        no pair has different labels).
+    """
+    dl = labels[:, :, None] - labels[:, None, :]                       # [B, N, N]
+    dm = margins[:, :, None] - margins[:, None, :]
+    pair = (dl > 0) & mask[:, :, None] & mask[:, None, :]
+    if not pair.any():
+        return torch.tensor(float("nan"))
+    return (dm[pair] > 0).float().mean()
+
+
+def load_llm_checkpoint(path: str, tokenizer: Any = None, map_location: str | torch.device = "cpu") -> LlmCosDpoModule:
+    """Rebuild an ``LlmCosDpoModule`` from a checkpoint (base from its spec, trained tensors from the file)."""
+    kwargs = {"map_location": map_location}
+    if tokenizer is not None:
+        kwargs["tokenizer"] = tokenizer
+    module = LlmCosDpoModule.load_from_checkpoint(path, **kwargs)
+    module.eval()
+    return module
+
+
+class LlmPreferenceDataModule(pl.LightningDataModule):
+    """Preference data (PKU-SafeRLHF pairs or listwise JSONL) tokenised for ``LlmCosDpoModule``.
+
+    Args:
+        train: training file (JSONL/Parquet) or ``hf:NAME[:SPLIT]``.
+        val: optional validation source.
+        format: ``auto``, ``pku`` or ``listwise``.
+        objectives: listwise label columns to read (default: the first row's).
+        tokenizer: tokenizer spec (linked from the model's ``base``/``tokenizer`` by ``ltr-cos llm fit``)
+            or a tokenizer object.
+        prompt_template: ``plain``, ``chat`` or a format string with ``{prompt}``.
+        max_prompt_tokens, max_response_tokens: truncation lengths.
+        batch_size: prompts per batch (each with all its responses).
+        limit: read at most this many rows per split.
+        num_workers: data loader workers.
+    """
+
+    def __init__(self, train: str, val: str | None = None, format: Literal["auto", "pku", "listwise"] = "auto",
+                 objectives: list[str] | None = None, tokenizer: Any = "bytes", prompt_template: str = "plain",
+                 max_prompt_tokens: int = 256, max_response_tokens: int = 256, batch_size: int = 4,
+                 limit: int | None = None, num_workers: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        self.train_source, self.val_source = train, val
+        self.format, self.objectives_arg, self.limit = format, objectives, limit
+        self.tokenizer_arg = tokenizer
+        self.prompt_template = prompt_template
+        self.max_prompt_tokens, self.max_response_tokens = max_prompt_tokens, max_response_tokens
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self._train = load_preferences(train, format, objectives, limit)
+        self._val = load_preferences(val, format, self._train.objective_names, limit) if val else None
+        self.train_set: PreferenceDataset | None = None
+        self.val_set: PreferenceDataset | None = None
+
+    @property
+    def objective_names(self) -> list[str]:
+        return list(self._train.objective_names)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        tok = self.tokenizer_arg if not isinstance(self.tokenizer_arg, str) else load_tokenizer(self.tokenizer_arg)
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
+        args = (tok, self.prompt_template, self.max_prompt_tokens, self.max_response_tokens)
+        self.train_set = PreferenceDataset(self._train, *args)
+        self.val_set = PreferenceDataset(self._val, *args) if self._val is not None else None
+
+    def _collate(self, items):
+        return collate_encoded(items, self.pad_id)
+
+    def train_dataloader(self):
+        gen = torch.Generator().manual_seed(self.seed)
+        return torch.utils.data.DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=gen,
+                                           collate_fn=self._collate, num_workers=self.num_workers)
+
+    def val_dataloader(self):
+        if self.val_set is None:
+            return []
+        return torch.utils.data.DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False,
+                                           collate_fn=self._collate, num_workers=self.num_workers)

@@ -1,0 +1,187 @@
+"""LLM policy: pair identity with DPO, masking, reference = base, optimisation, generation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ltr_cos.llm.generate import generate_responses
+from ltr_cos.llm.model import response_logprobs
+from ltr_cos.llm.module import LlmCosDpoModule
+from ltr_cos.llm.tiny import random_causal_lm
+from ltr_cos.losses import pairwise_dpo_loss
+
+from .helpers import pair_batch, trained_tokenizer
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return trained_tokenizer()
+
+
+def make_module(tok, **kw) -> LlmCosDpoModule:
+    torch.manual_seed(0)
+    return LlmCosDpoModule(base="random:llama", tokenizer=tok, **kw)
+
+
+def test_pair_one_hot_equals_standard_dpo(tok):
+    module = make_module(tok, beta=0.5)
+    batch = pair_batch(tok)
+    # move the adapters off zero so policy and reference differ in the LoRA path too
+    with torch.no_grad():
+        for name, p in module.policy.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    log_beta = torch.full((3,), math.log(0.5))
+    for k in range(2):
+        weights = torch.zeros(3, 2)
+        weights[:, k] = 1.0
+        scores, ref_scores = module.score(batch, weights, log_beta)
+        out = module.loss(batch, weights, log_beta)
+        # by hand: chosen = the response with label 1 for objective k
+        losses = []
+        for b in range(3):
+            c = int(batch.labels[b, :, k].argmax())
+            r = 1 - c
+            h_c = scores[b, c] - ref_scores[b, c]
+            h_r = scores[b, r] - ref_scores[b, r]
+            losses.append(-F.logsigmoid(0.5 * (h_c - h_r)))
+        expected = torch.stack(losses).mean()
+        assert out.loss.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-6)
+        assert out.loss.item() > 0.01
+        chosen = batch.labels[..., k].argmax(1)
+        idx = torch.arange(3)
+        shared = pairwise_dpo_loss(scores[idx, chosen] - ref_scores[idx, chosen],
+                                   scores[idx, 1 - chosen] - ref_scores[idx, 1 - chosen], 0.5).mean()
+        assert out.loss.item() == pytest.approx(shared.item(), rel=1e-5)
+
+
+def test_response_logprobs_reads_only_response_positions():
+    g = torch.Generator().manual_seed(0)
+    s, t, v = 3, 9, 11
+    logits = torch.randn(s, t, v, generator=g)
+    ids = torch.randint(0, v, (s, t), generator=g)
+    resp = torch.zeros(s, t, dtype=torch.bool)
+    resp[0, 3:7] = True  # prompt 0..2, response 3..6, padding 7..8
+    resp[1, 1:9] = True
+    resp[2, 5:6] = True
+    base = response_logprobs(logits, ids, resp)
+    # by hand
+    lp = logits.log_softmax(-1)
+    for i in range(s):
+        hand = sum(lp[i, j - 1, ids[i, j]] for j in range(t) if resp[i, j])
+        assert base[i].item() == pytest.approx(float(hand), abs=1e-5)
+    # positions whose next token is not a response token, and non-response ids, may change freely
+    scored_pred = torch.zeros(s, t, dtype=torch.bool)
+    scored_pred[:, :-1] = resp[:, 1:]
+    logits2 = torch.where(scored_pred[..., None], logits, torch.randn(s, t, v, generator=g) * 10)
+    ids2 = torch.where(resp, ids, torch.randint(0, v, (s, t), generator=g))
+    assert torch.equal(response_logprobs(logits2, ids2, resp), base)
+    # a scored position does count (the test can fail)
+    logits3 = logits.clone()
+    logits3[0, 3, ids[0, 4]] += 5.0
+    assert response_logprobs(logits3, ids, resp)[0] != base[0]
+
+
+def test_padding_and_prompt_vectors_are_not_scored(tok):
+    module = make_module(tok, n_prompts=3)
+    policy = module.policy.eval()
+    batch = pair_batch(tok)
+    ids = batch.input_ids[:, 0]
+    attn = batch.attention_mask[:, 0]
+    resp = batch.response_mask[:, 0]
+    w = torch.tensor([[0.2, 0.8]] * 3)
+    base = policy.sequence_logprobs(ids, attn, resp, w)
+    # other padding ids and more padding: same log-probs
+    ids2 = torch.where(attn, ids, torch.full_like(ids, 7))
+    extra = torch.full((3, 5), 11)
+    ids2 = torch.cat([ids2, extra], 1)
+    attn2 = torch.cat([attn, torch.zeros(3, 5, dtype=torch.bool)], 1)
+    resp2 = torch.cat([resp, torch.zeros(3, 5, dtype=torch.bool)], 1)
+    assert torch.allclose(policy.sequence_logprobs(ids2, attn2, resp2, w), base, atol=1e-5)
+    # by hand, one sequence without padding: prompt vectors first, logits at P + t - 1 predict token t
+    n = int(attn[2].sum())
+    seq = ids[2, :n][None]
+    prompts = policy.prompt_vectors(w[2:3])
+    embeds = torch.cat([prompts, policy.model.get_input_embeddings()(seq)], 1)
+    with torch.no_grad():
+        lp = policy.model(inputs_embeds=embeds).logits.log_softmax(-1)[0]
+    hand = sum(float(lp[3 + j - 1, seq[0, j]]) for j in range(n) if resp[2, j])
+    assert base[2].item() == pytest.approx(hand, abs=1e-4)
+    # changing a response token changes the score
+    ids3 = ids.clone()
+    j = int(resp[2].nonzero()[0])
+    ids3[2, j] = (ids3[2, j] + 1) % len(tok)
+    assert not torch.allclose(policy.sequence_logprobs(ids3, attn, resp, w)[2], base[2])
+
+
+def test_disabled_adapters_reproduce_base_logprobs(tok):
+    module = make_module(tok)
+    batch = pair_batch(tok)
+    twin = random_causal_lm("llama", len(tok), seed=0, pad_token_id=tok.pad_token_id,
+                            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id).eval()
+    module.policy.eval()
+    with torch.no_grad():
+        for name, p in module.policy.named_parameters():
+            if "lora_" in name:
+                p.normal_(0, 0.1)
+    ids = batch.input_ids.reshape(6, -1)
+    attn = batch.attention_mask.reshape(6, -1)
+    resp = batch.response_mask.reshape(6, -1)
+    ref = module.policy.sequence_logprobs(ids, attn, resp, reference=True)
+    with torch.no_grad():
+        base = response_logprobs(twin(input_ids=ids, attention_mask=attn.long()).logits, ids, resp)
+    assert torch.equal(ref, base)
+    with torch.no_grad():
+        adapted = response_logprobs(module.policy.logits(ids, attn), ids, resp)
+    assert not torch.allclose(adapted, base, atol=1e-3)
+    # no second copy of the weights: base parameters are the module's only frozen tensors
+    n_frozen = sum(p.numel() for p in module.parameters() if not p.requires_grad)
+    assert n_frozen == sum(p.numel() for p in twin.parameters())
+
+
+def test_a_few_steps_lower_the_loss(tok):
+    module = make_module(tok, lr=1e-2)
+    batch = pair_batch(tok)
+    weights = torch.tensor([[0.5, 0.5], [0.9, 0.1], [0.2, 0.8]])
+    log_beta = torch.full((3,), math.log(0.5))
+    opt = module.configure_optimizers()
+    losses = []
+    for _ in range(8):
+        out = module.loss(batch, weights, log_beta)
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.item())
+    assert losses[-1] < losses[0] - 0.05, losses
+    trained = {n for n, p in module.named_parameters() if p.requires_grad}
+    assert any("lora_" in n for n in trained) and any("hyper_prompt" in n for n in trained)
+    assert all("lora_" in n or "hyper_prompt" in n for n in trained)
+
+
+def test_generate_at_two_weights(tok):
+    module = make_module(tok, n_prompts=2)
+    policy = module.policy
+    a = policy.prompt_vectors(torch.tensor([[1.0, 0.0]]))
+    b = policy.prompt_vectors(torch.tensor([[0.0, 1.0]]))
+    assert a.shape == (1, 2, module.policy.base_model.config.hidden_size)
+    assert (a - b).abs().max() > 1e-4
+    prompts = ["How do I bake bread?", "Tell me about knives."]
+    out_a = generate_responses(policy, tok, prompts, [1.0, 0.0], max_new_tokens=6)
+    out_b = generate_responses(policy, tok, prompts, [0.0, 1.0], max_new_tokens=6)
+    assert len(out_a) == len(out_b) == 2 and all(isinstance(s, str) for s in out_a + out_b)
+    with pytest.raises(ValueError, match="weights"):
+        generate_responses(policy, tok, prompts, None)
+
+
+def test_temperature_conditioning_uses_beta(tok):
+    module = make_module(tok, condition_on_beta=True)
+    w = torch.tensor([[0.5, 0.5]])
+    a = module.policy.prompt_vectors(w, torch.tensor([math.log(0.1)]))
+    b = module.policy.prompt_vectors(w, torch.tensor([math.log(10.0)]))
+    assert (a - b).abs().max() > 1e-4
+    with pytest.raises(ValueError, match="log_beta"):
+        module.policy.prompt_vectors(w)
