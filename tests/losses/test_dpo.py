@@ -244,7 +244,7 @@ def test_finite_at_extreme_scores_and_beta(loss_fn, dtype):
     s, r, y, m, _ = random_dpo_batch(10)
     s = (torch.sign(s) * 1e4).to(dtype).requires_grad_()
     r = (-torch.sign(r) * 1e4).to(dtype)
-    per_query, valid = loss_fn(s, r, y.to(dtype), m, torch.full((s.shape[0],), 10.0, dtype=dtype))
+    per_query, _ = loss_fn(s, r, y.to(dtype), m, torch.full((s.shape[0],), 10.0, dtype=dtype))
     per_query.sum().backward()
     assert torch.isfinite(per_query).all() and torch.isfinite(s.grad).all()
 
