@@ -177,6 +177,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, meta: dict | None = Non
                 pending = table.slice(last_start)
             if pending is not None and pending.num_rows:
                 writer.write_table(pending.combine_chunks())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users of a shared dataset folder read the cache too
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):

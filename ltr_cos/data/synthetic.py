@@ -430,12 +430,20 @@ def write_synthetic_libsvm(
             for qid, labels, features in _blocks(preset, n_queries, seed, docs_per_query):
                 stats.update(qid, labels, features)
                 out.write(_format_block(qid, labels, features))
+        _chmod_like_new_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
     return stats.result(preset, seed)
+
+
+def _chmod_like_new_file(path: str) -> None:
+    """Give a mkstemp file (mode 0600) the permissions a plainly created file would get."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def format_stats(stats: dict) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 
 import numpy as np
@@ -59,6 +60,9 @@ def test_written_file_is_mslr_layout_and_matches_memory(tmp_path):
     np.testing.assert_array_equal(y.astype(np.float32), labels)
     np.testing.assert_array_equal(x.toarray().astype(np.float32), features)
     assert not list(tmp_path.glob(".*tmp"))  # temporary file renamed away
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like any newly created file
 
 
 def test_gzip_output_and_stats_agree_with_scipy(tmp_path):
