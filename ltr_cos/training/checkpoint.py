@@ -55,12 +55,17 @@ def load_ranker_from_checkpoint(path: str | Path) -> LoadedRanker:
         reference = Ranker(**hparams["reference_config"])
         reference.load_state_dict({k[len("reference."):]: v for k, v in state.items() if k.startswith("reference.")})
         weighted = hparams.get("weighted_objectives") or (names if hparams.get("include_main") else names[1:])
-        policy = Ranker(**dict(hparams["reference_config"], conditioning=hparams["conditioning"],
-                                n_weights=len(weighted), condition_on_beta=hparams["temperature_conditioning"],
-                                n_prompts=hparams["n_prompts"], cond_hidden=hparams["cond_hidden"]))
+        fixed = hparams.get("fixed_weights")
+        policy_config = dict(hparams["reference_config"])
+        if fixed is None:
+            policy_config.update(conditioning=hparams["conditioning"], n_weights=len(weighted),
+                                 condition_on_beta=hparams["temperature_conditioning"],
+                                 n_prompts=hparams["n_prompts"], cond_hidden=hparams["cond_hidden"])
+        policy = Ranker(**policy_config)
         policy.load_state_dict({k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")})
         info.update(
-            stage="cos_dpo", weighted_objectives=list(weighted), conditioning=hparams["conditioning"],
+            stage="cos_dpo", weighted_objectives=list(weighted), fixed_weights=fixed,
+            conditioning=None if fixed is not None else hparams["conditioning"],
             condition_on_beta=bool(hparams["temperature_conditioning"]), beta=float(hparams["beta"]),
             beta_range=[float(hparams["beta_min"]), float(hparams["beta_max"])],
         )

@@ -78,6 +78,7 @@ def evaluate_grid(
         raise InputError(f"beta must be > 0, got {beta}")
     policy, reference = loaded.ranker, loaded.reference
     use_log_beta = bool(info["condition_on_beta"])
+    conditioned = info.get("conditioning") is not None  # False for a DPO-LS policy (one fixed weight)
     chunk = len(grid) if weights_per_pass is None else max(1, int(weights_per_pass))
     metrics = [NDCGMetric(info["objective_names"], ks=tuple(ks), gain=gain, empty=empty) for _ in range(len(grid))]
     grid_t = torch.as_tensor(grid)
@@ -91,7 +92,10 @@ def evaluate_grid(
             features = batch.features.unsqueeze(0).expand(g, *batch.features.shape).reshape(g * b, *batch.features.shape[1:])
             mask = batch.mask.unsqueeze(0).expand(g, *batch.mask.shape).reshape(g * b, -1)
             log_beta = torch.full((g * b,), math.log(beta)) if use_log_beta else None
-            scores = policy(features, mask, weights.repeat_interleave(b, dim=0), log_beta).reshape(g, b, -1)
+            if conditioned:
+                scores = policy(features, mask, weights.repeat_interleave(b, dim=0), log_beta).reshape(g, b, -1)
+            else:
+                scores = policy(features, mask).reshape(g, b, -1)
             if ref_scores is not None:
                 scores = rescale_temperature(scores, ref_scores.unsqueeze(0), trained_beta, beta)
             for j in range(g):

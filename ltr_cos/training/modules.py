@@ -199,6 +199,8 @@ class CosDpoModule(_RankingModule):
         n_prompts, cond_hidden: sizes of the conditioning networks.
         val_grid_steps: validation evaluates the simplex lattice of step 1/val_grid_steps.
         predict_weights: weights used by ``ltr-cos predict`` (default: the simplex centre).
+        fixed_weights: train an UNCONDITIONED policy on sum_k w_k L_k for this one weight vector
+            (the DPO-LS baseline of SPEC 9: one such run per grid weight).
     """
 
     def __init__(
@@ -227,6 +229,7 @@ class CosDpoModule(_RankingModule):
         weight_decay: float = 0.0,
         val_grid_steps: int = 2,
         predict_weights: list[float] | None = None,
+        fixed_weights: list[float] | None = None,
         ndcg_ks: list[int] = [1, 5, 10],  # noqa: B006
         ndcg_gain: Literal["exp2", "linear"] = "exp2",
         empty_rule: Literal["drop", "one", "zero"] = "drop",
@@ -259,18 +262,28 @@ class CosDpoModule(_RankingModule):
         if beta <= 0:
             raise InputError(f"beta must be > 0, got {beta}")
 
+        if fixed_weights is not None:
+            if len(fixed_weights) != self.n_weights or min(fixed_weights) < 0 or abs(sum(fixed_weights) - 1) > 1e-4:
+                raise InputError(f"fixed_weights must be {self.n_weights} non-negative values summing to 1 "
+                                 f"({self.weighted_objectives}), got {fixed_weights}")
+            if temperature_conditioning:
+                raise InputError("fixed_weights (DPO-LS) trains an unconditioned policy: no temperature_conditioning")
+        self.conditioned = fixed_weights is None
+
         self.reference = Ranker(**reference_config)
         if reference_state is not None:
             self.reference.load_state_dict(reference_state)
         self.reference.requires_grad_(False)
         self.reference.eval()
-        policy_config = dict(reference_config, conditioning=conditioning, n_weights=self.n_weights,
-                             condition_on_beta=temperature_conditioning, n_prompts=n_prompts,
-                             cond_hidden=cond_hidden)
+        policy_config = dict(reference_config)
+        if self.conditioned:
+            policy_config.update(conditioning=conditioning, n_weights=self.n_weights,
+                                 condition_on_beta=temperature_conditioning, n_prompts=n_prompts,
+                                 cond_hidden=cond_hidden)
         self.policy = Ranker(**policy_config)
         self.policy.load_reference(self.reference)
 
-        grid = simplex_lattice(self.n_weights, val_grid_steps)
+        grid = simplex_lattice(self.n_weights, val_grid_steps) if self.conditioned else np.asarray([fixed_weights])
         self.register_buffer("val_grid", torch.as_tensor(grid, dtype=torch.float32), persistent=False)
         self.val_metrics = torch.nn.ModuleList([self._build_metric() for _ in range(len(grid))])
         self.test_metrics = torch.nn.ModuleList([self._build_metric() for _ in range(len(grid))])
@@ -283,11 +296,17 @@ class CosDpoModule(_RankingModule):
         return self
 
     def forward(self, features: Tensor, mask: Tensor, weights: Tensor, log_beta: Tensor | None = None) -> Tensor:
+        if not self.conditioned:
+            return self.policy(features, mask)
         if not self.hparams.temperature_conditioning:
             log_beta = None
         return self.policy(features, mask, weights, log_beta)
 
     def _sample_conditions(self, batch_size: int) -> tuple[Tensor, Tensor, Tensor | None]:
+        if not self.conditioned:
+            weights = torch.tensor(self.hparams.fixed_weights, dtype=torch.float32, device=self.device)
+            beta = torch.full((batch_size,), float(self.hparams.beta), device=self.device)
+            return weights.expand(batch_size, -1), beta, None
         weights = sample_weights(batch_size, self.n_weights, alpha=self.hparams.alpha,
                                  per_query=self.hparams.per_query_weights, device=self.device)
         if self.hparams.temperature_conditioning:
@@ -300,7 +319,7 @@ class CosDpoModule(_RankingModule):
         weights, beta, log_beta = self._sample_conditions(batch.batch_size)
         with torch.no_grad():
             ref_scores = self.reference(batch.features, batch.mask)
-        scores = self.policy(batch.features, batch.mask, weights, log_beta)
+        scores = self(batch.features, batch.mask, weights, log_beta)
         out = cos_dpo_loss(
             scores, ref_scores, batch.labels, batch.mask, weights, beta, self.objective_columns,
             form=self.hparams.form, cosine_lambda=self.hparams.cosine_lambda, gain=self.hparams.label_gain,
@@ -339,7 +358,7 @@ class CosDpoModule(_RankingModule):
         table_np = np.asarray(table)  # [G, K]
         for j, name in enumerate(self.objective_names):
             self.log(f"{stage}/ndcg@{k}/{name}", float(table_np[:, j].mean()))
-        front = table_np[:, self.objective_columns]
+        front = table_np[:, self.objective_columns]  # [G, m]
         volume = hypervolume(front, np.zeros(front.shape[1]), maximize=True)
         self.log(f"{stage}/hypervolume", volume)
         self.log(f"{stage}/score", volume)

@@ -1,0 +1,162 @@
+"""``ltr-cos pareto``: profile a conditioned ranker over the weight simplex.
+
+Writes ``pareto.csv`` (one row per grid weight and beta), ``front.csv`` (its non-dominated rows),
+``summary.json`` (hypervolumes and the reference points they use, main-objective NDCG mean/std,
+responsiveness to the weights, model and data hashes) and plots (``front.png`` for two weighted
+objectives, ``scatter_matrix.png`` for more), into a temporary folder renamed when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ltr_cos.errors import InputError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ltr-cos pareto", description=__doc__.splitlines()[0])
+    p.add_argument("--ckpt", required=True, help="checkpoint of a COS-DPO run (CosDpoModule)")
+    p.add_argument("--data", required=True, help="dataset folder written by `ltr-cos data convert`")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--grid-step", type=float, default=0.1, help="simplex lattice step (default 0.1: 11 points for m=2)")
+    p.add_argument("--beta", type=float, nargs="+", default=None,
+                   help="run-time temperature(s); default: the model's own beta")
+    p.add_argument("--k", type=int, default=10, help="NDCG cut-off used for the front and hypervolume (default 10)")
+    p.add_argument("--gain", choices=("exp2", "linear"), default="exp2", help="NDCG gain (default 2^y-1)")
+    p.add_argument("--empty", choices=("drop", "one", "zero"), default="drop",
+                   help="score of a query with no positive gain (default: drop it)")
+    p.add_argument("--batch-size", type=int, default=64, help="queries per forward pass")
+    p.add_argument("--weights-per-pass", type=int, default=None,
+                   help="grid weights per forward pass (default: the whole grid at once)")
+    p.add_argument("--overlay", action="append", default=[], metavar="NAME=PARETO_CSV",
+                   help="another method's pareto.csv to draw on the same plot (repeatable)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    return p
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run(args: argparse.Namespace) -> dict:
+    import numpy as np
+    import pandas as pd
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from ltr_cos.data.collate import collate_queries
+    from ltr_cos.data.dataset import RankingDataset, load_meta
+    from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
+    from ltr_cos.pareto import non_dominated
+    from ltr_cos.pareto.summary import summarize_grid
+    from ltr_cos.training import load_ranker_from_checkpoint
+    from ltr_cos.training.evaluate import evaluate_grid, evaluate_reference, weight_columns
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise InputError("output folder exists (use --overwrite to replace it)", str(out))
+    overlays = {}
+    for item in args.overlay:
+        name, sep, csv = item.partition("=")
+        if not sep or not name:
+            raise InputError(f"--overlay expects NAME=PARETO_CSV, got {item!r}")
+        if not Path(csv).is_file():
+            raise InputError("overlay file not found", csv)
+        overlays[name] = pd.read_csv(csv)
+
+    loaded = load_ranker_from_checkpoint(args.ckpt)
+    info = loaded.info
+    if info.get("stage") != "cos_dpo":
+        raise InputError("this checkpoint is a reference ranker; `ltr-cos pareto` needs a COS-DPO checkpoint",
+                         args.ckpt)
+    meta = load_meta(args.data)
+    if meta["objective_names"] != info["objective_names"] or meta["n_features"] != info["n_features"]:
+        raise InputError(
+            f"dataset has objectives {meta['objective_names']} and {meta['n_features']} features; the model was "
+            f"trained with {info['objective_names']} and {info['n_features']}", args.data)
+    weighted = info["weighted_objectives"]
+    grid = simplex_lattice(len(weighted), grid_step_to_steps(args.grid_step))
+    dataset = RankingDataset(args.data, args.split)
+    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=collate_queries)
+    ks = sorted({1, 5, 10, args.k})
+    torch.set_grad_enabled(False)
+
+    ref_point = evaluate_reference(loaded.reference, tqdm(loader, desc="reference ranker", leave=False),
+                                   info["objective_names"], ks, args.gain, args.empty)
+    tables = []
+    for beta in args.beta or [None]:
+        bar = tqdm(total=len(loader), desc=f"grid of {len(grid)} weights" + (f", beta={beta}" if beta else ""))
+        tables.append(evaluate_grid(loaded, loader, grid, beta=beta, ks=ks, gain=args.gain, empty=args.empty,
+                                    weights_per_pass=args.weights_per_pass, progress=lambda n: bar.update(1)))
+        bar.close()
+    table = pd.concat(tables, ignore_index=True)
+
+    names = info["objective_names"]
+    ndcg_cols = [f"ndcg@{args.k}/{name}" for name in names]
+    weighted_cols = [f"ndcg@{args.k}/{name}" for name in weighted]
+    front_mask = np.zeros(len(table), dtype=bool)
+    for beta_value, group in table.groupby("beta"):
+        front_mask[group.index] = non_dominated(group[weighted_cols].to_numpy(), maximize=True)
+    summary = summarize_grid(
+        table, objective_names=names, weighted_objectives=weighted, k=args.k,
+        reference_point={name: ref_point[f"ndcg@{args.k}/{name}"] for name in names},
+    )
+    summary.update({
+        "k": args.k, "gain": args.gain, "empty_rule": args.empty, "split": args.split,
+        "grid_step": args.grid_step, "grid_size": int(len(grid)), "betas": sorted(set(table["beta"])),
+        "reference_ranker_ndcg": ref_point,
+        "model": {"checkpoint": str(args.ckpt), "sha256": _sha256(Path(args.ckpt)),
+                  "conditioning": info["conditioning"], "temperature_conditioning": info["condition_on_beta"],
+                  "trained_beta": info["beta"]},
+        "data": {"folder": str(args.data), "split_sha256": meta["splits"][args.split].get("sha256"),
+                 "queries": meta["splits"][args.split].get("queries")},
+    })
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        table.to_csv(tmp / "pareto.csv", index=False)
+        table[front_mask].to_csv(tmp / "front.csv", index=False)
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+        from ltr_cos.pareto import plots
+
+        main_table = table[table["beta"] == table["beta"].iloc[0]]
+        if len(weighted) == 2:
+            plots.plot_front({"COS-DPO": main_table, **overlays}, x=weighted_cols[0], y=weighted_cols[1],
+                             out_path=tmp / "front.png", title=f"Pareto front ({args.split}, NDCG@{args.k})",
+                             reference_point=(ref_point[weighted_cols[0]], ref_point[weighted_cols[1]]))
+        if len(weighted) > 2 or len(names) > len(weighted):
+            plots.plot_scatter_matrix(main_table, ndcg_cols, tmp / "scatter_matrix.png")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(f"{len(table)} grid rows, {int(front_mask.sum())} on the front -> {out}")
+    for key in ("hypervolume_reference", "hypervolume_origin"):
+        if key in summary:
+            print(f"  {key}: {summary[key]}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run(args)
+    except InputError as exc:
+        print(f"ltr-cos: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
