@@ -18,7 +18,14 @@ _EXPORTS = {
     "write_synthetic_libsvm": "ltr_cos.data.synthetic",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "RankingDataModule",
+    "RankingDataset",
+    "collate_queries",
+    "generate_synthetic",
+    "load_meta",
+    "write_synthetic_libsvm",
+]
 
 if TYPE_CHECKING:  # for type checkers and IDEs only
     from ltr_cos.data.collate import collate_queries

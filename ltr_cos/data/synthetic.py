@@ -20,10 +20,11 @@ import gzip
 import math
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
-from typing import IO, Iterator
+from typing import IO
 
 import numpy as np
 import pyarrow as pa

@@ -48,7 +48,7 @@ def test_items_round_trip_exactly(folder):
 
 
 def test_collate_pads_to_longest_of_batch(folder):
-    root, splits = folder
+    root, _ = folder
     ds = RankingDataset(root, "train")
     batch = collate_queries([ds[1], ds[3], ds[0]])  # lengths 1, 2, 3
     assert isinstance(batch, RankingBatch)
