@@ -249,3 +249,18 @@ def test_finite_at_extreme_scores_and_length_one_lists():
     ndcg, valid = ndcg_per_query(scores, labels, mask, k=10)
     assert torch.isfinite(ndcg).all() and valid.all()
     assert ndcg[1].item() == 1.0
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu():
+    scores, labels, mask = random_batch(60, b=128)
+    cpu = NDCGMetric(["a", "b", "c"], ks=(1, 5, 10, 40))
+    cpu.update(scores, labels, mask)
+    gpu = NDCGMetric(["a", "b", "c"], ks=(1, 5, 10, 40)).to("cuda")
+    gpu.update(scores.cuda(), labels.cuda(), mask.cuda())
+    for key, value in cpu.compute().items():
+        assert gpu.compute()[key].item() == pytest.approx(value.item(), abs=1e-6)
+    ours, valid = ndcg_per_query(scores.cuda(), labels.cuda(), mask.cuda(), k=5)
+    expected, expected_valid = ndcg_per_query(scores, labels, mask, k=5)
+    torch.testing.assert_close(ours.cpu(), expected, rtol=0, atol=1e-6)
+    assert torch.equal(valid.cpu(), expected_valid)
