@@ -1,0 +1,273 @@
+"""Write a ranker as a self-contained TorchScript or ONNX artifact with a JSON sidecar.
+
+An artifact is a folder::
+
+    DIR/model.pt | DIR/model.onnx   forward(features [B,L,F] f32, mask [B,L] bool[, weights [B,m] f32]
+                                    [, log_beta [B] f32]) -> scores [B,L] f32; normalisation inside
+    DIR/ranker.json                 the sidecar (SIDECAR_KEYS), with the sha256 of the model file
+
+The folder is built as a temporary sibling and renamed into place, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+import ltr_cos
+from ltr_cos.errors import InputError
+from ltr_cos.models import Ranker
+
+ARTIFACT_FORMAT_VERSION = 1
+FORMATS = ("torchscript", "onnx")
+MODEL_FILES = {"torchscript": "model.pt", "onnx": "model.onnx"}
+SIDECAR_NAME = "ranker.json"
+ONNX_OPSET = 18
+# Largest |artifact - eager| accepted by the check that export runs on the file it has just written.
+PARITY_TOLERANCE = 1e-4
+
+
+class _Score(nn.Module):
+    """forward(features, mask) for unconditioned rankers."""
+
+    def __init__(self, ranker: Ranker) -> None:
+        super().__init__()
+        self.ranker = ranker
+
+    def forward(self, features: Tensor, mask: Tensor) -> Tensor:
+        return self.ranker(features, mask, None, None)
+
+
+class _ScoreWeights(_Score):
+    """forward(features, mask, weights) for Weight-COS-DPO rankers."""
+
+    def forward(self, features: Tensor, mask: Tensor, weights: Tensor) -> Tensor:
+        return self.ranker(features, mask, weights, None)
+
+
+class _ScoreWeightsBeta(_Score):
+    """forward(features, mask, weights, log_beta) for Temperature-COS-DPO rankers."""
+
+    def forward(self, features: Tensor, mask: Tensor, weights: Tensor, log_beta: Tensor) -> Tensor:
+        return self.ranker(features, mask, weights, log_beta)
+
+
+class _ScoreBeta(_Score):
+    """forward(features, mask, log_beta) for rankers conditioned on the temperature only."""
+
+    def forward(self, features: Tensor, mask: Tensor, log_beta: Tensor) -> Tensor:
+        return self.ranker(features, mask, None, log_beta)
+
+
+def input_names(ranker: Ranker) -> list[str]:
+    """The artifact's inputs for this ranker, in order."""
+    names = ["features", "mask"]
+    if ranker.needs_weights:
+        names.append("weights")
+    if ranker.needs_log_beta:
+        names.append("log_beta")
+    return names
+
+
+def _wrap(ranker: Ranker) -> nn.Module:
+    wrappers = {
+        (False, False): _Score,
+        (True, False): _ScoreWeights,
+        (True, True): _ScoreWeightsBeta,
+        (False, True): _ScoreBeta,
+    }
+    return wrappers[(ranker.needs_weights, ranker.needs_log_beta)](ranker).eval()
+
+
+def example_inputs(ranker: Ranker, batch: int = 3, n_candidates: int = 7, seed: int = 0) -> tuple[Tensor, ...]:
+    """Random inputs in the artifact's order: padded lists, one of them empty, weights on the simplex."""
+    g = torch.Generator().manual_seed(seed)
+    features = torch.randn(batch, n_candidates, ranker.n_features, generator=g) * 2.0
+    lengths = torch.randint(1, n_candidates + 1, (batch,), generator=g)
+    lengths[0] = n_candidates
+    if batch > 2:
+        lengths[-1] = 0
+    mask = torch.arange(n_candidates).unsqueeze(0) < lengths.unsqueeze(1)  # [B, L]
+    out: list[Tensor] = [features, mask]
+    if ranker.needs_weights:
+        gamma = -torch.log(torch.rand(batch, ranker.n_weights, generator=g).clamp_min(1e-6))
+        out.append(gamma / gamma.sum(-1, keepdim=True))  # Dirichlet(1) draws
+    if ranker.needs_log_beta:
+        out.append(torch.rand(batch, generator=g) * 4.0 - 2.0)
+    return tuple(out)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_info(ranker: Ranker, info: dict[str, Any]) -> None:
+    n = info.get("n_features")
+    if n is not None and int(n) != ranker.n_features:
+        raise InputError(f"info says n_features={n} but the ranker takes {ranker.n_features} features")
+    ids = info.get("feature_ids")
+    if ids is not None and len(ids) != ranker.n_features:
+        raise InputError(f"info lists {len(ids)} feature_ids but the ranker takes {ranker.n_features} features")
+    weighted = info.get("weighted_objectives")
+    if ranker.needs_weights and weighted and len(weighted) != ranker.n_weights:
+        raise InputError(
+            f"info lists {len(weighted)} weighted objectives but the ranker takes {ranker.n_weights} weights"
+        )
+    beta_range = info.get("beta_range")
+    if beta_range is not None and (len(beta_range) != 2 or not 0 < float(beta_range[0]) <= float(beta_range[1])):
+        raise InputError(f"info beta_range must be [beta_min, beta_max] with 0 < min <= max, got {beta_range}")
+
+
+def _sidecar(ranker: Ranker, fmt: str, model_file: Path, info: dict[str, Any]) -> dict[str, Any]:
+    n_weights = ranker.n_weights if ranker.needs_weights else 0
+    shapes = {
+        "features": ["B", "L", ranker.n_features],
+        "mask": ["B", "L"],
+        "weights": ["B", n_weights],
+        "log_beta": ["B"],
+    }
+    dtypes = {"features": "float32", "mask": "bool", "weights": "float32", "log_beta": "float32"}
+    config = ranker.config
+    normalization = config.pop("normalization")
+    weighted = info.get("weighted_objectives")
+    return {
+        "format_version": ARTIFACT_FORMAT_VERSION,
+        "ltr_cos_version": ltr_cos.__version__,
+        "torch_version": torch.__version__,
+        "format": fmt,
+        "model_file": model_file.name,
+        "sha256": sha256_file(model_file),
+        "onnx_opset": ONNX_OPSET if fmt == "onnx" else None,
+        "inputs": [{"name": k, "dtype": dtypes[k], "shape": shapes[k]} for k in input_names(ranker)],
+        "outputs": [{"name": "scores", "dtype": "float32", "shape": ["B", "L"]}],
+        "n_features": ranker.n_features,
+        "feature_ids": list(info["feature_ids"]) if info.get("feature_ids") is not None else None,
+        "objective_names": list(info.get("objective_names") or []),
+        "weighted_objectives": list(weighted) if weighted is not None else [],
+        "n_weights": n_weights,
+        "conditioning": ranker.conditioning,
+        "condition_on_beta": ranker.needs_log_beta,
+        "beta": info.get("beta"),
+        "beta_range": list(info["beta_range"]) if info.get("beta_range") is not None else None,
+        "stage": info.get("stage"),
+        "normalization": normalization["kind"] if normalization else None,
+        "ranker_config": config,
+    }
+
+
+def _write_torchscript(module: nn.Module, path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated upstream, still supported
+        scripted = torch.jit.script(module)
+    scripted.save(str(path))
+
+
+def _write_onnx(module: nn.Module, example: tuple[Tensor, ...], names: list[str], path: Path) -> None:
+    batch = torch.export.Dim("batch", min=1)
+    n_candidates = torch.export.Dim("candidates", min=1)
+    axes = {"features": {0: batch, 1: n_candidates}, "mask": {0: batch, 1: n_candidates},
+            "weights": {0: batch}, "log_beta": {0: batch}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=names,
+            output_names=["scores"],
+            opset_version=ONNX_OPSET,
+            dynamo=True,
+            external_data=False,  # one self-contained file
+            dynamic_shapes={name: axes[name] for name in names},
+            verbose=False,
+        )
+
+
+def export_ranker(
+    ranker: Ranker,
+    out_dir: str | os.PathLike,
+    format: str = "torchscript",  # noqa: A002 - the user-facing name of the option
+    info: dict[str, Any] | None = None,
+    overwrite: bool = False,
+    verify: bool = True,
+) -> Path:
+    """Export a ranker (eval mode, CPU, float32) with its normalisation and a JSON sidecar.
+
+    Args:
+        ranker: the model; it is copied, never changed.
+        out_dir: the artifact folder to create.
+        format: ``torchscript`` or ``onnx`` (opset 18, dynamic B and L axes).
+        info: checkpoint facts for the sidecar (``LoadedRanker.info``): objective_names,
+            weighted_objectives, feature_ids, beta, beta_range, stage, n_features.
+        overwrite: replace an existing non-empty ``out_dir``.
+        verify: run the written file on random padded inputs and require agreement with the eager model.
+
+    Returns:
+        The artifact folder.
+    """
+    if format not in FORMATS:
+        raise InputError(f"unknown export format {format!r}; choose one of {list(FORMATS)}")
+    if not isinstance(ranker, Ranker):
+        raise InputError(f"export_ranker takes a ltr_cos Ranker, got {type(ranker).__name__}")
+    info = dict(info or {})
+    _check_info(ranker, info)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
+        raise InputError("output folder exists and is not empty (pass overwrite to replace it)", str(out_dir))
+
+    model = copy.deepcopy(ranker).cpu().float().eval()
+    module = _wrap(model)
+    names = input_names(model)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        model_file = tmp / MODEL_FILES[format]
+        if format == "torchscript":
+            _write_torchscript(module, model_file)
+        else:
+            _write_onnx(module, example_inputs(model), names, model_file)
+        sidecar = _sidecar(model, format, model_file, info)
+        (tmp / SIDECAR_NAME).write_text(json.dumps(sidecar, indent=2) + "\n")
+        if verify:
+            _verify(tmp, module)
+        if out_dir.exists():
+            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _verify(folder: Path, module: nn.Module) -> None:
+    """Score random padded inputs (two list lengths) with the written artifact and the eager model."""
+    from ltr_cos.export.loader import load_artifact
+
+    artifact = load_artifact(folder)
+    for batch, n_candidates in ((3, 7), (2, 3)):
+        inputs = example_inputs(module.ranker, batch, n_candidates, seed=n_candidates)
+        with torch.inference_mode():
+            expected = module(*inputs).numpy()
+        got = artifact.run(*(t.numpy() for t in inputs))
+        err = float(abs(got - expected).max())
+        if not err <= PARITY_TOLERANCE:
+            raise RuntimeError(f"exported {artifact.format} artifact disagrees with the model: max |diff| {err:.3g}")

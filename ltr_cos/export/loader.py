@@ -1,0 +1,239 @@
+"""Load an exported ranker (TorchScript or ONNX Runtime) and score with validated inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ltr_cos.errors import InputError
+
+WEIGHT_SUM_TOLERANCE = 1e-4
+
+
+def _sha256(path: Path) -> str:
+    from ltr_cos.export.artifact import sha256_file
+
+    return sha256_file(path)
+
+
+def _find_sidecar(path: Path) -> Path:
+    from ltr_cos.export.artifact import SIDECAR_NAME
+
+    if path.is_dir():
+        return path / SIDECAR_NAME
+    if path.suffix == ".json":
+        return path
+    return path.parent / SIDECAR_NAME  # the model file itself
+
+
+class ExportedRanker:
+    """An exported ranker plus its sidecar.
+
+    Attributes:
+        path: the artifact folder.
+        info: the sidecar dict (n_features, feature_ids, objective_names, weighted_objectives, n_weights,
+            conditioning, condition_on_beta, beta, beta_range, format, ltr_cos_version, sha256, ...).
+        format: ``torchscript`` or ``onnx``.
+        input_names: the model's inputs in order (features, mask[, weights][, log_beta]).
+    """
+
+    def __init__(self, path: Path, info: dict[str, Any], threads: int | None = None) -> None:
+        self.path = path
+        self.info = info
+        self.format = info["format"]
+        self.input_names = [spec["name"] for spec in info["inputs"]]
+        model_file = path / info["model_file"]
+        if self.format == "torchscript":
+            import torch
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated upstream, still supported
+                self._module = torch.jit.load(str(model_file), map_location="cpu").eval()
+            self._session = None
+        elif self.format == "onnx":
+            import onnxruntime as ort
+
+            options = ort.SessionOptions()
+            if threads is not None:
+                options.intra_op_num_threads = int(threads)
+                options.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+            self._module = None
+        else:
+            raise InputError(f"unknown artifact format {self.format!r}", str(path / "ranker.json"))
+
+    @property
+    def n_features(self) -> int:
+        return int(self.info["n_features"])
+
+    @property
+    def n_weights(self) -> int:
+        return int(self.info.get("n_weights") or 0)
+
+    @property
+    def needs_weights(self) -> bool:
+        return "weights" in self.input_names
+
+    @property
+    def needs_beta(self) -> bool:
+        return "log_beta" in self.input_names
+
+    def run(self, *inputs: np.ndarray) -> np.ndarray:
+        """Run the model on already-validated arrays in ``input_names`` order; float32 [B, L] scores."""
+        if self._session is not None:
+            return self._session.run(["scores"], dict(zip(self.input_names, inputs)))[0]
+        import torch
+
+        with torch.inference_mode():
+            return self._module(*(torch.from_numpy(np.ascontiguousarray(a)) for a in inputs)).numpy()
+
+    def score(
+        self,
+        features: Any,
+        mask: Any = None,
+        weights: Any = None,
+        beta: Any = None,
+        log_beta: Any = None,
+    ) -> np.ndarray:
+        """Validate the inputs, then score.
+
+        Args:
+            features: float [B, L, F], or [L, F] for one query.
+            mask: bool [B, L] (or [L]); None = every candidate is real.
+            weights: [m] (the same for every query) or [B, m]: non-negative, finite, summing to 1.
+                Required by weight-conditioned models, refused by the others.
+            beta: DPO temperature > 0, a scalar or [B]; or ``log_beta`` instead. Required by
+                temperature-conditioned models, refused by the others (SPEC 5's run-time rescaling of a
+                Weight-COS-DPO model needs the reference ranker and is the caller's step).
+
+        Returns:
+            float32 scores [B, L] ([L] for one query); padding positions are 0.
+
+        Raises:
+            InputError: for a wrong shape or feature count, non-finite features, bad weights or beta.
+        """
+        x = np.asarray(features, dtype=np.float32)
+        single = x.ndim == 2
+        if single:
+            x = x[None]
+        if x.ndim != 3:
+            raise InputError(f"features must be [B, L, F] (or [L, F] for one query), got shape {x.shape}")
+        if x.shape[2] != self.n_features:
+            raise InputError(f"this model takes {self.n_features} features per candidate, got {x.shape[2]}")
+        b, n = x.shape[:2]
+        if mask is None:
+            m = np.ones((b, n), dtype=bool)
+        else:
+            m = np.asarray(mask)
+            if single and m.ndim == 1:
+                m = m[None]
+            if m.shape != (b, n):
+                raise InputError(f"mask must be [B, L] = [{b}, {n}], got shape {m.shape}")
+            if m.dtype != bool:
+                if not np.isin(m, (0, 1)).all():
+                    raise InputError("mask must be boolean (or 0/1)")
+                m = m.astype(bool)
+        if not np.isfinite(x[m]).all():
+            raise InputError("features of real candidates must be finite (found NaN or inf)")
+        inputs: list[np.ndarray] = [np.ascontiguousarray(x), np.ascontiguousarray(m)]
+        if self.needs_weights:
+            inputs.append(self._check_weights(weights, b))
+        elif weights is not None:
+            raise InputError("this model is not conditioned on weights; do not pass weights")
+        if self.needs_beta:
+            inputs.append(self._check_log_beta(beta, log_beta, b))
+        elif beta is not None or log_beta is not None:
+            raise InputError(
+                "this model is not conditioned on beta; rescale a Weight-COS-DPO model's scores with its "
+                "reference ranker instead (SPEC 5, ltr_cos.training.rescale_temperature)"
+            )
+        scores = self.run(*inputs)
+        return scores[0] if single else scores
+
+    def _check_weights(self, weights: Any, batch: int) -> np.ndarray:
+        m = self.n_weights
+        names = self.info.get("weighted_objectives") or []
+        if weights is None:
+            raise InputError(f"this model needs weights over {m} objectives {list(names)}")
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim == 1:
+            w = np.broadcast_to(w, (batch, w.shape[0]))
+        if w.ndim != 2 or w.shape[0] != batch:
+            raise InputError(f"weights must be [m] or [B, m] with B = {batch}, got shape {np.shape(weights)}")
+        if w.shape[1] != m:
+            raise InputError(f"weights must have {m} values ({', '.join(map(str, names))}), got {w.shape[1]}")
+        if np.isnan(w).any() or not np.isfinite(w).all():
+            raise InputError("weights must be finite numbers (found NaN or inf)")
+        if (w < 0).any():
+            raise InputError(f"weights must be non-negative, got {w[(w < 0).any(1)][0].tolist()}")
+        sums = w.sum(1)
+        bad = np.abs(sums - 1.0) > WEIGHT_SUM_TOLERANCE
+        if bad.any():
+            raise InputError(f"weights must sum to 1 (within {WEIGHT_SUM_TOLERANCE:g}), got sum {sums[bad][0]:.6g}")
+        return np.ascontiguousarray(w, dtype=np.float32)
+
+    def _check_log_beta(self, beta: Any, log_beta: Any, batch: int) -> np.ndarray:
+        if beta is not None and log_beta is not None:
+            raise InputError("pass beta or log_beta, not both")
+        if beta is None and log_beta is None:
+            raise InputError(f"this model is conditioned on the temperature; pass beta (trained range "
+                             f"{self.info.get('beta_range')})")
+        if beta is not None:
+            b = np.asarray(beta, dtype=np.float64)
+            if not np.isfinite(b).all() or (b <= 0).any():
+                raise InputError(f"beta must be finite and > 0, got {b.tolist()}")
+            lb = np.log(b)
+        else:
+            lb = np.asarray(log_beta, dtype=np.float64)
+            if not np.isfinite(lb).all():
+                raise InputError(f"log_beta must be finite, got {lb.tolist()}")
+        if lb.ndim == 0:
+            lb = np.full(batch, float(lb))
+        if lb.shape != (batch,):
+            raise InputError(f"beta must be a scalar or [B] with B = {batch}, got shape {lb.shape}")
+        beta_range = self.info.get("beta_range")
+        if beta_range is not None:
+            lo, hi = math.log(beta_range[0]), math.log(beta_range[1])
+            if (lb < lo - 1e-6).any() or (lb > hi + 1e-6).any():
+                warnings.warn(f"beta outside the trained range {beta_range}: the model extrapolates", stacklevel=3)
+        return lb.astype(np.float32)
+
+
+def load_artifact(path: str | os.PathLike, threads: int | None = None, check_hash: bool = True) -> ExportedRanker:
+    """Open an artifact folder written by ``export_ranker`` (or its model file, or its sidecar).
+
+    Args:
+        path: the artifact folder, its ``model.*`` file or its ``ranker.json``.
+        threads: ONNX Runtime intra-op threads (None = its default); TorchScript uses torch's setting.
+        check_hash: compare the model file with the sidecar's sha256 first.
+
+    Raises:
+        InputError: missing or unreadable sidecar or model file, unknown format version, hash mismatch.
+    """
+    from ltr_cos.export.artifact import ARTIFACT_FORMAT_VERSION
+
+    sidecar = _find_sidecar(Path(path))
+    if not sidecar.is_file():
+        raise InputError("not an exported ltr_cos ranker (no ranker.json beside it)", str(path))
+    try:
+        info = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the sidecar: {exc}", str(sidecar)) from None
+    for key in ("format", "model_file", "inputs", "n_features", "sha256"):
+        if key not in info:
+            raise InputError(f"sidecar lacks {key!r}", str(sidecar))
+    if info.get("format_version") != ARTIFACT_FORMAT_VERSION:
+        raise InputError(f"unsupported artifact format_version {info.get('format_version')!r}", str(sidecar))
+    folder = sidecar.parent
+    model_file = folder / info["model_file"]
+    if not model_file.is_file():
+        raise InputError("model file listed by the sidecar is missing", str(model_file))
+    if check_hash and _sha256(model_file) != info["sha256"]:
+        raise InputError("model file does not match the sha256 in ranker.json (changed or corrupt)", str(model_file))
+    return ExportedRanker(folder, info, threads=threads)
