@@ -52,7 +52,7 @@ class ObjectiveSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ObjectiveSpec":
+    def from_dict(cls, d: dict) -> ObjectiveSpec:
         return cls(**d)
 
 

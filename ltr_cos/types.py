@@ -56,7 +56,7 @@ class RankingBatch:
     def n_objectives(self) -> int:
         return int(self.labels.shape[-1])
 
-    def to(self, device: torch.device | str) -> "RankingBatch":
+    def to(self, device: torch.device | str) -> RankingBatch:
         return replace(
             self,
             features=self.features.to(device),

@@ -47,7 +47,7 @@ def _imports(tree):
 
 def _top(rel: str) -> str:
     first = rel.split("/")[0]
-    return first[:-3] if first.endswith(".py") else first
+    return first.removesuffix(".py")
 
 
 def test_there_are_modules_to_check():
@@ -95,7 +95,7 @@ def test_core_import_is_light():
 def test_allrank_is_really_installed():
     """allRank is the test oracle: the real package, imported from site-packages."""
     pytest.importorskip("torch")
-    from allrank.models.losses import neuralNDCG  # noqa: F401
     import allrank
+    from allrank.models.losses import neuralNDCG  # noqa: F401
 
     assert "site-packages" in allrank.__file__

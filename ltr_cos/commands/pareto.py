@@ -59,10 +59,9 @@ def run(args: argparse.Namespace) -> dict:
     from ltr_cos.data.collate import collate_queries
     from ltr_cos.data.dataset import RankingDataset, load_meta
     from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
-    from ltr_cos.pareto import non_dominated
     from ltr_cos.pareto.summary import summarize_grid
     from ltr_cos.training import load_ranker_from_checkpoint
-    from ltr_cos.training.evaluate import evaluate_grid, evaluate_reference, weight_columns
+    from ltr_cos.training.evaluate import evaluate_grid, evaluate_reference
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
@@ -99,23 +98,29 @@ def run(args: argparse.Namespace) -> dict:
     for beta in args.beta or [None]:
         bar = tqdm(total=len(loader), desc=f"grid of {len(grid)} weights" + (f", beta={beta}" if beta else ""))
         tables.append(evaluate_grid(loaded, loader, grid, beta=beta, ks=ks, gain=args.gain, empty=args.empty,
-                                    weights_per_pass=args.weights_per_pass, progress=lambda n: bar.update(1)))
+                                    weights_per_pass=args.weights_per_pass, progress=lambda n, bar=bar: bar.update(1)))
         bar.close()
     table = pd.concat(tables, ignore_index=True)
 
     names = info["objective_names"]
     ndcg_cols = [f"ndcg@{args.k}/{name}" for name in names]
     weighted_cols = [f"ndcg@{args.k}/{name}" for name in weighted]
+    reference_point = {name: ref_point[f"ndcg@{args.k}/{name}"] for name in names}
+    # One summary per temperature: fronts and hypervolumes never mix betas.
     front_mask = np.zeros(len(table), dtype=bool)
-    for beta_value, group in table.groupby("beta"):
-        front_mask[group.index] = non_dominated(group[weighted_cols].to_numpy(), maximize=True)
-    summary = summarize_grid(
-        table, objective_names=names, weighted_objectives=weighted, k=args.k,
-        reference_point={name: ref_point[f"ndcg@{args.k}/{name}"] for name in names},
-    )
+    by_beta = {}
+    for beta_value, group in table.groupby("beta", sort=False):
+        group_summary = summarize_grid(group.reset_index(drop=True), objective_names=names,
+                                       weighted_objectives=weighted, main=names[0], k=args.k,
+                                       reference_point=reference_point)
+        front_mask[group.index[group_summary["front_rows_auxiliary"]]] = True
+        by_beta[float(beta_value)] = group_summary
+    summary = dict(next(iter(by_beta.values())))
+    if len(by_beta) > 1:
+        summary["by_beta"] = {str(beta): value for beta, value in by_beta.items()}
     summary.update({
         "k": args.k, "gain": args.gain, "empty_rule": args.empty, "split": args.split,
-        "grid_step": args.grid_step, "grid_size": int(len(grid)), "betas": sorted(set(table["beta"])),
+        "grid_step": args.grid_step, "grid_size": len(grid), "betas": sorted(set(table["beta"])),
         "reference_ranker_ndcg": ref_point,
         "model": {"checkpoint": str(args.ckpt), "sha256": _sha256(Path(args.ckpt)),
                   "conditioning": info["conditioning"], "temperature_conditioning": info["condition_on_beta"],
@@ -145,10 +150,11 @@ def run(args: argparse.Namespace) -> dict:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    print(f"{len(table)} grid rows, {int(front_mask.sum())} on the front -> {out}")
-    for key in ("hypervolume_reference", "hypervolume_origin"):
-        if key in summary:
-            print(f"  {key}: {summary[key]}")
+    print(f"{len(table)} grid rows, {int(front_mask.sum())} on the front of the weighted objectives -> {out}")
+    for ref_name, block in summary["hypervolume"].items():
+        if block is not None:
+            print(f"  hypervolume vs {ref_name}: auxiliary {block['auxiliary']:.4f}, with main {block['with_main']:.4f}")
+    print(f"  main NDCG@{args.k} over the grid: {summary['main_ndcg']['mean']:.4f} +- {summary['main_ndcg']['std']:.4f}")
     return summary
 
 

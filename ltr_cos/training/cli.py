@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 import ltr_cos
@@ -29,12 +29,13 @@ _RUN_VERSION_ENV = "LTR_COS_RUN_VERSION"
 
 def _git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(ltr_cos.__file__).parent, capture_output=True,
+        here = Path(ltr_cos.__file__).parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, check=False,
                              text=True, timeout=10)
         commit = out.stdout.strip() if out.returncode == 0 else None
         if commit:
             dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                   cwd=Path(ltr_cos.__file__).parent, capture_output=True, text=True, timeout=10)
+                                   cwd=here, capture_output=True, text=True, timeout=10, check=False)
             if dirty.stdout.strip():
                 commit += "-dirty"
         return commit
@@ -93,15 +94,17 @@ def _trainer_defaults() -> dict:
     # CSV metrics, TensorBoard events, config and checkpoints share one run folder.
     version = os.environ.setdefault(_RUN_VERSION_ENV, time.strftime("%Y%m%d-%H%M%S"))
     logger_args = {"save_dir": "runs", "name": "ltr_cos", "version": version}
-    return {
+    defaults = {
         "default_root_dir": "runs",
         "logger": [
             {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": dict(logger_args)},
             {"class_path": "pytorch_lightning.loggers.TensorBoardLogger", "init_args": dict(logger_args)},
         ],
-        "callbacks": [{"class_path": "pytorch_lightning.callbacks.RichProgressBar"}],
         "log_every_n_steps": 10,
     }
+    if sys.stdout.isatty():  # Rich's live bar at a terminal; logs and CI keep Lightning's plain bar
+        defaults["callbacks"] = [RichProgressBar()]
+    return defaults
 
 
 def run_lightning_cli(args: list[str] | None = None, run: bool = True) -> LtrCosCLI:

@@ -7,7 +7,7 @@ Many weights go through one forward pass: the batch is tiled over a chunk of the
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,13 +17,14 @@ from torch import Tensor
 from ltr_cos.errors import InputError
 from ltr_cos.metrics import NDCGMetric
 from ltr_cos.models import Ranker
+from ltr_cos.pareto.summary import weight_column
 from ltr_cos.training.checkpoint import LoadedRanker
 from ltr_cos.training.modules import rescale_temperature
 from ltr_cos.types import RankingBatch
 
 
 def weight_columns(names: Sequence[str]) -> list[str]:
-    return [f"w_{name}" for name in names]
+    return [weight_column(name) for name in names]
 
 
 @torch.no_grad()
@@ -62,14 +63,14 @@ def evaluate_grid(
         progress: optional callable(n_done_batches) for progress bars.
 
     Returns:
-        One row per grid weight: ``w_<objective>`` columns, ``beta``, and ``ndcg@k/<objective>`` columns.
+        One row per grid weight: ``weight/<objective>`` columns, ``beta``, and ``ndcg@k/<objective>`` columns.
     """
     info = loaded.info
     if info.get("stage") != "cos_dpo" or loaded.reference is None:
         raise InputError("the Pareto grid needs a COS-DPO checkpoint (a ranker conditioned on weights)",
                          info.get("checkpoint"))
     weighted = info["weighted_objectives"]
-    grid = np.asarray(grid, dtype=np.float32)
+    grid = np.asarray(grid, dtype=np.float64)  # reported as given; the model sees float32
     if grid.ndim != 2 or grid.shape[1] != len(weighted):
         raise InputError(f"grid must have {len(weighted)} columns ({weighted}), got shape {grid.shape}")
     trained_beta = float(info["beta"])
@@ -81,7 +82,7 @@ def evaluate_grid(
     conditioned = info.get("conditioning") is not None  # False for a DPO-LS policy (one fixed weight)
     chunk = len(grid) if weights_per_pass is None else max(1, int(weights_per_pass))
     metrics = [NDCGMetric(info["objective_names"], ks=tuple(ks), gain=gain, empty=empty) for _ in range(len(grid))]
-    grid_t = torch.as_tensor(grid)
+    grid_t = torch.as_tensor(grid, dtype=torch.float32)
     for i, batch in enumerate(batches):
         b = batch.batch_size
         ref_scores = None if use_log_beta or beta == trained_beta else reference(batch.features, batch.mask)

@@ -13,8 +13,9 @@ hypervolume for stage 2).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl

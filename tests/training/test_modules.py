@@ -83,7 +83,7 @@ def test_cos_dpo_trains_responds_to_weights_and_reloads(reference_ckpt, tmp_path
     together = evaluate_grid(loaded, batches, grid)
     one_by_one = evaluate_grid(loaded, batches, grid, weights_per_pass=1)
     assert (together.to_numpy() - one_by_one.to_numpy()).__abs__().max() < 1e-6
-    assert list(together.columns[:3]) == ["w_aux_a", "w_aux_b", "beta"]
+    assert list(together.columns[:3]) == ["weight/aux_a", "weight/aux_b", "beta"]
 
 
 def test_dpo_ls_policy_is_unconditioned(reference_ckpt, tmp_path):
