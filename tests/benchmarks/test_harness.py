@@ -1,0 +1,108 @@
+"""The benchmark harness end to end on tiny generated data: every method, one seed, a schema-valid result."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+jsonschema = pytest.importorskip("jsonschema")
+
+from benchmarks import run as bench_run
+from benchmarks.harness import GRID_METHODS, QUICK, DatasetRun, run_dataset
+from benchmarks.peers.lightgbm_peer import aggregate_labels
+
+SCHEMA = Path(__file__).resolve().parents[2] / "benchmarks" / "results_schema.json"
+TINY = replace(QUICK, seeds=(0,), ref_epochs=2, policy_epochs=1, batch_size=16, max_list_length=16,
+               hidden_sizes=(8,), d_model=8, n_heads=2, n_layers=1, dim_feedforward=16, grid_steps=4,
+               lgb_rounds=5, lgb_early_stopping=5, lgb_leaves=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    work = tmp_path_factory.mktemp("bench_data")
+    return bench_run.synthetic_dataset(work, (40, 12, 16), seed=3, docs_per_query=(4, 12), progress=False)
+
+
+@pytest.fixture(scope="module")
+def results(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench_out") / "tiny" / "run"
+    res = run_dataset(DatasetRun("tiny", [tiny_dataset], "test data"), TINY, out, "run", progress=False,
+                      command="pytest")
+    return out, res
+
+
+def _validate(obj):
+    jsonschema.validate(obj, json.loads(SCHEMA.read_text()))
+
+
+def test_results_files_and_schema(results):
+    out, _ = results
+    written = json.loads((out / "results.json").read_text())
+    _validate(written)
+    assert written["methods"].keys() == set(GRID_METHODS)
+    assert "allrank" in written["stage1"] and "reference" in written["stage1"]
+    md = (out / "results.md").read_text()
+    for label in ("COS-DPO", "DPO-LS", "DPO Soup", "MODPO", "LightGBM", "allRank"):
+        assert label in md
+    assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a broken result is refused by the schema
+    broken = json.loads((out / "results.json").read_text())
+    del broken["methods"]["cos_dpo"]["runs"][0]["train_cpu_s"]
+    with pytest.raises(jsonschema.ValidationError):
+        _validate(broken)
+
+
+def test_grid_and_cost_accounting(results):
+    _, res = results
+    g = len(res["grid"])
+    assert g == 5  # simplex lattice of step 1/4 over 2 objectives
+    expected_models = {"cos_dpo": 1, "dpo_ls": g, "dpo_soup": 2, "modpo": g, "lightgbm": g}
+    for method, entry in res["methods"].items():
+        (run,) = entry["runs"]
+        assert run["models_trained"] == expected_models[method]
+        assert len(run["grid"]) == g
+        assert run["train_cpu_s"] > 0 and run["peak_rss_mb"] >= run["rss_at_start_mb"] > 0
+        for row, w in zip(run["grid"], res["grid"]):
+            assert list(row["weights"].values()) == pytest.approx(w)
+            assert set(row["ndcg"]) == set(res["objectives"])
+
+
+def test_corners_share_the_single_objective_policies(results):
+    _, res = results
+    runs = {m: e["runs"][0]["grid"] for m, e in res["methods"].items()}
+    # Soup at e_1 / e_2 is the single-objective policy; DPO-LS trains the same run (same seed, same data)
+    for corner in (0, -1):
+        assert runs["dpo_soup"][corner]["ndcg"] == pytest.approx(runs["dpo_ls"][corner]["ndcg"], abs=1e-6)
+    # MODPO at w_1 = 0 uses the objective-2 single policy
+    assert runs["modpo"][-1]["ndcg"] == pytest.approx(runs["dpo_soup"][-1]["ndcg"], abs=1e-6)
+
+
+def test_common_nadir_is_the_worst_point_of_all_methods(results):
+    _, res = results
+    names = res["objectives"]
+    points = np.array([[row["ndcg"][n] for n in names] for e in res["methods"].values() for row in e["runs"][0]["grid"]])
+    for entry in res["methods"].values():
+        nadir = entry["runs"][0]["summary"]["hypervolume"]["common_nadir"]["point"]
+        assert [nadir[n] for n in names] == pytest.approx(points.min(axis=0).tolist())
+    assert "hv_common_nadir_auxiliary cos_dpo/dpo_ls" in res["ratios"]
+    assert "train_cpu_s cos_dpo/dpo_ls" in res["ratios"]
+
+
+def test_aggregated_labels_for_lambdarank():
+    labels = np.array([[2.0, 4.0, 0.0], [0.0, 1.0, 3.0]], dtype=np.float32)
+    y, gains = aggregate_labels(labels, [1, 2], [0.3, 0.7], steps=10)
+    assert y.tolist() == [12, 24]  # 10 * (0.3 * 4 + 0.7 * 0), 10 * (0.3 * 1 + 0.7 * 3)
+    assert gains[10] == pytest.approx(1.0) and gains[20] == pytest.approx(3.0)  # 2^(i/10) - 1
+
+
+def test_cli_runs_a_user_folder(tiny_dataset, tmp_path):
+    code = bench_run.main(["--data", tiny_dataset.data_dir, "--name", "user", "--seeds", "0", "--methods",
+                           "cos_dpo,dpo_soup", "--policy-epochs", "1", "--ref-epochs", "1", "--out", str(tmp_path),
+                           "--run", "r", "--no-progress", "--quick"])
+    assert code == 0
+    written = json.loads((tmp_path / "user" / "r" / "results.json").read_text())
+    _validate(written)
+    assert set(written["methods"]) == {"cos_dpo", "dpo_soup"} and "allrank" not in written["stage1"]
+    assert len(written["grid"]) == 11
