@@ -1,0 +1,185 @@
+"""``ltr-cos data``: convert, synthesise, fetch and inspect ranking datasets."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ltr_cos.errors import InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ltr-cos data", description="Convert, synthesise, fetch and inspect "
+                                     "learning-to-rank datasets.")
+    sub = parser.add_subparsers(dest="command", metavar="{convert,synth,fetch,info}")
+    sub.required = True
+
+    conv = sub.add_parser("convert", help="LibSVM ranking files -> Parquet dataset folder",
+                          description="Convert LibSVM ranking files (or a dataset folder: FoldN/, S1..S5, "
+                          "set1.*, files named train/vali/test) to a Parquet dataset folder.")
+    conv.add_argument("sources", nargs="*", metavar="SRC", help="files or one dataset folder; files whose "
+                      "names name no split go to train")
+    conv.add_argument("--out", required=True, help="dataset folder to create")
+    conv.add_argument("--objectives", default="none", help="objectives preset: none, mslr, mslr2, mq2008")
+    conv.add_argument("--fold", type=int, default=None, help="fold of a FoldN/ or S1..S5 layout (default 1)")
+    conv.add_argument("--train", nargs="+", default=[], metavar="F", help="train files")
+    conv.add_argument("--vali", nargs="+", default=[], metavar="F", help="validation files")
+    conv.add_argument("--test", nargs="+", default=[], metavar="F", help="test files")
+    conv.add_argument("--query-file", action="append", default=[], metavar="F",
+                      help="LightGBM .query file for a data file without qid (repeat in the order of the "
+                      "data files; <file>.query is found automatically)")
+    conv.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    conv.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    syn = sub.add_parser("synth", help="write a synthetic LibSVM dataset")
+    syn.add_argument("--preset", default="mslr-web30k", help="synthetic preset (default mslr-web30k)")
+    syn.add_argument("--queries", type=int, default=None, help="number of queries (default: the preset's)")
+    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("--out", required=True, help="output file (.gz compresses)")
+    syn.add_argument("--docs-per-query", type=int, nargs="+", default=None, metavar="N",
+                     help="fixed list length N, or MIN MAX (default: the preset's distribution)")
+
+    fet = sub.add_parser("fetch", help="download, verify, unpack and convert a public dataset")
+    fet.add_argument("name", help="dataset: " + ", ".join(_registry_names()))
+    fet.add_argument("--out", required=True, help="dataset folder to create")
+    fet.add_argument("--url", default=None, help="another address (mirror) of the same archive")
+    fet.add_argument("--sha256", default=None, help="expected sha256 of the archive")
+    fet.add_argument("--fold", type=int, default=None, help="fold to convert (default 1)")
+    fet.add_argument("--objectives", default=None, help="objectives preset (default: the dataset's)")
+    fet.add_argument("--cache", default=None, help="download/unpack folder (default $LTR_COS_CACHE or data/cache)")
+    fet.add_argument("--accept-terms", action="store_true", help="agree to dataset terms that ask for it")
+    fet.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    fet.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    info = sub.add_parser("info", help="summary of a converted dataset folder")
+    info.add_argument("dir", help="dataset folder")
+    return parser
+
+
+def _registry_names() -> list[str]:
+    from ltr_cos.data.fetch import REGISTRY
+
+    return sorted(REGISTRY)
+
+
+def _print_summary(meta: dict, out: str, verb: str = "wrote") -> None:
+    splits = meta["splits"]
+    for name, s in splits.items():
+        print(f"{name:>6}: {s['rows']:,} rows, {s['queries']:,} queries")
+    rows = sum(s["rows"] for s in splits.values())
+    queries = sum(s["queries"] for s in splits.values())
+    print(f"{'total':>6}: {rows:,} rows, {queries:,} queries, {meta['n_source_features']} features "
+          f"({meta['n_features']} model inputs after removing objective columns)")
+    print(f"objectives: {', '.join(meta['objective_names'])}; normalisation fitted on "
+          f"{meta['normalization']['fitted_on']}")
+    print(f"{verb} {out}")
+
+
+def _convert(args) -> int:
+    from ltr_cos.data.convert import convert_dataset
+    from ltr_cos.data.layouts import assign_files, detect_layout
+
+    sources = [Path(s) for s in args.sources]
+    folders = [s for s in sources if s.is_dir()]
+    if folders and len(sources) > 1:
+        raise InputError("give either one dataset folder or files, not both")
+    splits: dict[str, list[Path]] = {}
+    if folders:
+        layout = detect_layout(folders[0], args.fold)
+        print(f"layout: {layout.note}")
+        splits = {k: list(v) for k, v in layout.splits.items()}
+    elif sources:
+        for s in sources:
+            if not s.exists():
+                raise InputError("file not found", str(s))
+        layout = assign_files(sources, args.fold)
+        splits = {k: list(v) for k, v in layout.splits.items()}
+    elif args.fold is not None:
+        raise InputError("--fold needs a dataset folder or S1..S5 files")
+    for split in ("train", "vali", "test"):
+        splits.setdefault(split, []).extend(Path(f) for f in getattr(args, split))
+    splits = {k: v for k, v in splits.items() if v}
+    if not splits:
+        raise InputError("no input files: give SRC files or a folder, or --train/--vali/--test")
+    query_files = None
+    if args.query_file:
+        data_files = [f for fs in splits.values() for f in fs]
+        if len(args.query_file) != len(data_files):
+            raise InputError(f"{len(args.query_file)} --query-file given for {len(data_files)} data files; give one "
+                             "per data file, in order (or name them <file>.query)")
+        query_files = dict(zip(data_files, args.query_file))
+    meta = convert_dataset(splits, args.out, objectives=args.objectives, query_files=query_files,
+                           overwrite=args.overwrite, progress=not args.no_progress)
+    _print_summary(meta, args.out)
+    return 0
+
+
+def _synth(args) -> int:
+    from ltr_cos.data import synthetic
+
+    docs = args.docs_per_query
+    if docs is not None:
+        if len(docs) > 2:
+            raise InputError("--docs-per-query takes N or MIN MAX")
+        docs = docs[0] if len(docs) == 1 else (docs[0], docs[1])
+    stats = synthetic.write_synthetic_libsvm(args.out, preset=args.preset, n_queries=args.queries,
+                                             seed=args.seed, docs_per_query=docs)
+    format_stats = getattr(synthetic, "format_stats", None)
+    print(format_stats(stats) if format_stats else stats)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _fetch(args) -> int:
+    from ltr_cos.data.fetch import fetch_dataset
+
+    meta = fetch_dataset(args.name, args.out, url=args.url, sha256=args.sha256, fold=args.fold,
+                         objectives=args.objectives, cache_dir=args.cache, overwrite=args.overwrite,
+                         accept_terms=args.accept_terms, progress=not args.no_progress)
+    d = meta["download"]
+    print(f"downloaded {d['archive']} sha256 {d['sha256']} ({d['sha256_source']})")
+    print(f"layout: {d['layout']}")
+    _print_summary(meta, args.out)
+    return 0
+
+
+def _info(args) -> int:
+    from ltr_cos.data.convert import read_meta
+
+    meta = read_meta(args.dir)
+    print(f"dataset {args.dir} (format {meta['format_version']}, ltr_cos {meta['ltr_cos_version']})")
+    for split, files in meta["sources"].items():
+        for f in files:
+            print(f"  source {split}: {f['path']} ({f['bytes']:,} bytes, sha256 {f['sha256'][:16]}...)")
+    specs = []
+    for o in meta["objectives"]:
+        where = "label" if o["feature_id"] is None else f"feature {o['feature_id']}"
+        extra = f", {o['fitted']['n_grades']} grades" if "n_grades" in o["fitted"] else ""
+        specs.append(f"{o['name']} ({where}, {o['transform']}{', inverted' if o['invert'] else ''}{extra})")
+    print("objectives: " + "; ".join(specs))
+    if "download" in meta:
+        print(f"downloaded from {meta['download']['url']}")
+    _print_summary(meta, args.dir, verb="read")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``ltr-cos data``; returns the exit status (2 for bad input, with a one-line message)."""
+    try:
+        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except SystemExit as exc:  # -h (0) or a usage error (2, message already printed by argparse)
+        return int(exc.code or 0)
+    handler = {"convert": _convert, "synth": _synth, "fetch": _fetch, "info": _info}[args.command]
+    try:
+        return handler(args)
+    except InputError as exc:
+        print(f"ltr-cos: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ltr-cos: interrupted; nothing was left that looks complete", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
