@@ -172,3 +172,32 @@ def test_fit_with_a_lightning_trainer(folder):
         assert sorted(q for q, _ in seen) == sorted(set(splits["train"][0].tolist()))
         assert max(n for _, n in seen) == 8
     assert [q for q, _ in model.seen[0]] != [q for q, _ in model.seen[1]]  # Lightning advanced the epoch
+
+
+def test_synthetic_to_convert_to_datamodule_chain(tmp_path):
+    """The real chain: synthetic LibSVM text -> ``convert_dataset`` -> RankingDataModule batches."""
+    from ltr_cos.data import generate_synthetic, write_synthetic_libsvm
+    from ltr_cos.data.convert import convert_dataset
+
+    for split, seed in (("train", 1), ("vali", 2)):
+        write_synthetic_libsvm(tmp_path / f"{split}.txt", n_queries=12, seed=seed, docs_per_query=(3, 30))
+    out = tmp_path / "ds"
+    convert_dataset({"train": [tmp_path / "train.txt"], "vali": [tmp_path / "vali.txt"]}, out,
+                    objectives="mslr2", progress=False)
+    dm = RankingDataModule(str(out), batch_size=4, eval_batch_size=5, max_list_length=None)
+    assert dm.n_features == 134  # 132 QualityScore and 135 url clicks left the model inputs
+    assert dm.objective_names == ["relevance", "quality", "url_clicks"]
+    assert len(dm.normalization["mean"]) == 134
+    qid, labels, features = generate_synthetic(n_queries=12, seed=2, docs_per_query=(3, 30))
+    kept = np.delete(np.arange(136), [131, 134])
+    seen = set()
+    for batch in dm.val_dataloader():
+        for b, q in enumerate(batch.qids.tolist()):
+            rows = qid == q
+            n = int(rows.sum())
+            assert int(batch.mask[b].sum()) == n
+            np.testing.assert_array_equal(batch.features[b, :n].numpy(), features[rows][:, kept])
+            np.testing.assert_array_equal(batch.labels[b, :n, 0].numpy(), labels[rows])
+            seen.add(q)
+    assert seen == set(qid.tolist())
+    assert sum(batch.batch_size for batch in dm.train_dataloader()) == 12
