@@ -16,8 +16,12 @@ from ltr_cos.errors import InputError
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ltr-cos export", description=__doc__.splitlines()[0])
     p.add_argument("--ckpt", required=True, help="checkpoint of a reference or COS-DPO run")
-    p.add_argument("--format", choices=("torchscript", "onnx"), default="torchscript",
-                   help="artifact format (default: torchscript)")
+    p.add_argument(
+        "--format",
+        choices=("torchscript", "onnx"),
+        default="torchscript",
+        help="artifact format (default: torchscript)",
+    )
     p.add_argument("--out", required=True, help="artifact folder to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifact folder")
     return p
@@ -30,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         from ltr_cos.training import load_ranker_from_checkpoint
 
         loaded = load_ranker_from_checkpoint(args.ckpt)
-        out = export_ranker(loaded.ranker, args.out, format=args.format, info=loaded.info, overwrite=args.overwrite)
+        out = export_ranker(
+            loaded.ranker, args.out, format=args.format, info=loaded.info, overwrite=args.overwrite
+        )
         info = load_artifact(out).info
     except InputError as exc:
         print(f"ltr-cos: error: {exc}", file=sys.stderr)

@@ -24,8 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ltr-cos rank", description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="artifact folder written by `ltr-cos export`")
     p.add_argument("--input", required=True, help="LibSVM ranking file (qid:Q rows; gzip allowed)")
-    p.add_argument("--weights", default=None, help="comma-separated weights over the weighted objectives, e.g. 0.3,0.7")
-    p.add_argument("--beta", type=float, default=None, help="DPO temperature (temperature-conditioned models)")
+    p.add_argument(
+        "--weights", default=None, help="comma-separated weights over the weighted objectives, e.g. 0.3,0.7"
+    )
+    p.add_argument(
+        "--beta", type=float, default=None, help="DPO temperature (temperature-conditioned models)"
+    )
     p.add_argument("--out", required=True, help="output TSV file")
     p.add_argument("--batch-size", type=int, default=256, help="queries per forward pass (default 256)")
     return p
@@ -41,15 +45,20 @@ def parse_weights(text: str | None) -> list[float] | None:
         raise InputError(f"--weights must be comma-separated numbers such as 0.3,0.7, got {text!r}") from None
 
 
-def select_features(features: np.ndarray, feature_ids: list[int] | None, n_model: int, path: str) -> np.ndarray:
+def select_features(
+    features: np.ndarray, feature_ids: list[int] | None, n_model: int, path: str
+) -> np.ndarray:
     """Columns of the model's 1-based source feature ids from a dense [N, F_file] matrix -> [N, n_model].
 
     Ids beyond the file's widest row are absent sparse entries, i.e. 0.
     """
     if feature_ids is None:
         if features.shape[1] > n_model:
-            raise InputError(f"file has {features.shape[1]} features but the model takes {n_model} and its "
-                             "sidecar lists no feature_ids to select them", path)
+            raise InputError(
+                f"file has {features.shape[1]} features but the model takes {n_model} and its "
+                "sidecar lists no feature_ids to select them",
+                path,
+            )
         feature_ids = list(range(1, n_model + 1))
     width = max(max(feature_ids), features.shape[1])
     if width > features.shape[1]:
@@ -121,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         # validate the knobs once, before reading a possibly large file
         model.score(np.zeros((1, 1, model.n_features), np.float32), None, weights, args.beta)
         table = read_libsvm(args.input)
-        features = select_features(table.features, model.info.get("feature_ids"), model.n_features, args.input)
+        features = select_features(
+            table.features, model.info.get("feature_ids"), model.n_features, args.input
+        )
 
         def score_fn(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return model.score(x, mask, weights, args.beta)

@@ -89,7 +89,9 @@ def _wrap(ranker: Ranker) -> nn.Module:
     return wrappers[(ranker.needs_weights, ranker.needs_log_beta)](ranker).eval()
 
 
-def example_inputs(ranker: Ranker, batch: int = 3, n_candidates: int = 7, seed: int = 0) -> tuple[Tensor, ...]:
+def example_inputs(
+    ranker: Ranker, batch: int = 3, n_candidates: int = 7, seed: int = 0
+) -> tuple[Tensor, ...]:
     """Random inputs in the artifact's order: padded lists, one of them empty, weights on the simplex."""
     g = torch.Generator().manual_seed(seed)
     features = torch.randn(batch, n_candidates, ranker.n_features, generator=g) * 2.0
@@ -121,15 +123,21 @@ def _check_info(ranker: Ranker, info: dict[str, Any]) -> None:
         raise InputError(f"info says n_features={n} but the ranker takes {ranker.n_features} features")
     ids = info.get("feature_ids")
     if ids is not None and len(ids) != ranker.n_features:
-        raise InputError(f"info lists {len(ids)} feature_ids but the ranker takes {ranker.n_features} features")
+        raise InputError(
+            f"info lists {len(ids)} feature_ids but the ranker takes {ranker.n_features} features"
+        )
     weighted = info.get("weighted_objectives")
     if ranker.needs_weights and weighted and len(weighted) != ranker.n_weights:
         raise InputError(
             f"info lists {len(weighted)} weighted objectives but the ranker takes {ranker.n_weights} weights"
         )
     beta_range = info.get("beta_range")
-    if beta_range is not None and (len(beta_range) != 2 or not 0 < float(beta_range[0]) <= float(beta_range[1])):
-        raise InputError(f"info beta_range must be [beta_min, beta_max] with 0 < min <= max, got {beta_range}")
+    if beta_range is not None and (
+        len(beta_range) != 2 or not 0 < float(beta_range[0]) <= float(beta_range[1])
+    ):
+        raise InputError(
+            f"info beta_range must be [beta_min, beta_max] with 0 < min <= max, got {beta_range}"
+        )
 
 
 def _sidecar(ranker: Ranker, fmt: str, model_file: Path, info: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +179,9 @@ def _sidecar(ranker: Ranker, fmt: str, model_file: Path, info: dict[str, Any]) -
 
 def _write_torchscript(module: nn.Module, path: Path) -> None:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated upstream, still supported
+        warnings.simplefilter(
+            "ignore", FutureWarning
+        )  # torch.jit.script is deprecated upstream, still supported
         scripted = torch.jit.script(module)
     scripted.save(str(path))
 
@@ -179,8 +189,12 @@ def _write_torchscript(module: nn.Module, path: Path) -> None:
 def _write_onnx(module: nn.Module, example: tuple[Tensor, ...], names: list[str], path: Path) -> None:
     batch = torch.export.Dim("batch", min=1)
     n_candidates = torch.export.Dim("candidates", min=1)
-    axes = {"features": {0: batch, 1: n_candidates}, "mask": {0: batch, 1: n_candidates},
-            "weights": {0: batch}, "log_beta": {0: batch}}
+    axes = {
+        "features": {0: batch, 1: n_candidates},
+        "mask": {0: batch, 1: n_candidates},
+        "weights": {0: batch},
+        "log_beta": {0: batch},
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -270,4 +284,6 @@ def _verify(folder: Path, module: nn.Module) -> None:
         got = artifact.run(*(t.numpy() for t in inputs))
         err = float(abs(got - expected).max())
         if not err <= PARITY_TOLERANCE:
-            raise RuntimeError(f"exported {artifact.format} artifact disagrees with the model: max |diff| {err:.3g}")
+            raise RuntimeError(
+                f"exported {artifact.format} artifact disagrees with the model: max |diff| {err:.3g}"
+            )

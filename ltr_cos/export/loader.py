@@ -53,7 +53,9 @@ class ExportedRanker:
             import torch
 
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated upstream, still supported
+                warnings.simplefilter(
+                    "ignore", FutureWarning
+                )  # torch.jit is deprecated upstream, still supported
                 self._module = torch.jit.load(str(model_file), map_location="cpu").eval()
             self._session = None
         elif self.format == "onnx":
@@ -175,15 +177,19 @@ class ExportedRanker:
         sums = w.sum(1)
         bad = np.abs(sums - 1.0) > WEIGHT_SUM_TOLERANCE
         if bad.any():
-            raise InputError(f"weights must sum to 1 (within {WEIGHT_SUM_TOLERANCE:g}), got sum {sums[bad][0]:.6g}")
+            raise InputError(
+                f"weights must sum to 1 (within {WEIGHT_SUM_TOLERANCE:g}), got sum {sums[bad][0]:.6g}"
+            )
         return np.ascontiguousarray(w, dtype=np.float32)
 
     def _check_log_beta(self, beta: Any, log_beta: Any, batch: int) -> np.ndarray:
         if beta is not None and log_beta is not None:
             raise InputError("pass beta or log_beta, not both")
         if beta is None and log_beta is None:
-            raise InputError(f"this model is conditioned on the temperature; pass beta (trained range "
-                             f"{self.info.get('beta_range')})")
+            raise InputError(
+                f"this model is conditioned on the temperature; pass beta (trained range "
+                f"{self.info.get('beta_range')})"
+            )
         if beta is not None:
             b = np.asarray(beta, dtype=np.float64)
             if not np.isfinite(b).all() or (b <= 0).any():
@@ -201,11 +207,15 @@ class ExportedRanker:
         if beta_range is not None:
             lo, hi = math.log(beta_range[0]), math.log(beta_range[1])
             if (lb < lo - 1e-6).any() or (lb > hi + 1e-6).any():
-                warnings.warn(f"beta outside the trained range {beta_range}: the model extrapolates", stacklevel=3)
+                warnings.warn(
+                    f"beta outside the trained range {beta_range}: the model extrapolates", stacklevel=3
+                )
         return lb.astype(np.float32)
 
 
-def load_artifact(path: str | os.PathLike, threads: int | None = None, check_hash: bool = True) -> ExportedRanker:
+def load_artifact(
+    path: str | os.PathLike, threads: int | None = None, check_hash: bool = True
+) -> ExportedRanker:
     """Open an artifact folder written by ``export_ranker`` (or its model file, or its sidecar).
 
     Args:
@@ -235,5 +245,7 @@ def load_artifact(path: str | os.PathLike, threads: int | None = None, check_has
     if not model_file.is_file():
         raise InputError("model file listed by the sidecar is missing", str(model_file))
     if check_hash and _sha256(model_file) != info["sha256"]:
-        raise InputError("model file does not match the sha256 in ranker.json (changed or corrupt)", str(model_file))
+        raise InputError(
+            "model file does not match the sha256 in ranker.json (changed or corrupt)", str(model_file)
+        )
     return ExportedRanker(folder, info, threads=threads)

@@ -152,8 +152,11 @@ class Ranker(nn.Module):
     @property
     def config(self) -> dict:
         """Constructor arguments (JSON-able) that rebuild this ranker: ``Ranker(**ranker.config)``."""
-        return {**self._args, "hidden_sizes": list(self._args["hidden_sizes"]),
-                "normalization": self.normalizer.to_config()}
+        return {
+            **self._args,
+            "hidden_sizes": list(self._args["hidden_sizes"]),
+            "normalization": self.normalizer.to_config(),
+        }
 
     @property
     def needs_weights(self) -> bool:

@@ -17,11 +17,20 @@ from ltr_cos.models import Ranker
 F = 7
 # one encoder layer keeps the ONNX exports quick; FiLM still acts before and after it
 SMALL = {"hidden_sizes": (16, 8), "d_model": 16, "n_heads": 2, "n_layers": 1, "dim_feedforward": 32}
-NORM = {"kind": "signed_log1p_standardize", "mean": np.linspace(-0.5, 0.5, F).tolist(),
-        "std": np.linspace(0.5, 2.0, F).tolist()}
-INFO = {"objective_names": ["relevance", "quality", "clicks"], "weighted_objectives": ["quality", "clicks"],
-        "feature_ids": [1, 2, 3, 5, 6, 8, 9], "beta": 1.0, "beta_range": [0.1, 10.0], "stage": "cos_dpo",
-        "n_features": F}
+NORM = {
+    "kind": "signed_log1p_standardize",
+    "mean": np.linspace(-0.5, 0.5, F).tolist(),
+    "std": np.linspace(0.5, 2.0, F).tolist(),
+}
+INFO = {
+    "objective_names": ["relevance", "quality", "clicks"],
+    "weighted_objectives": ["quality", "clicks"],
+    "feature_ids": [1, 2, 3, 5, 6, 8, 9],
+    "beta": 1.0,
+    "beta_range": [0.1, 10.0],
+    "stage": "cos_dpo",
+    "n_features": F,
+}
 
 # (arch, conditioning, condition_on_beta): each conditioning on each arch that accepts it
 VARIANTS = [
@@ -45,8 +54,15 @@ def one_thread():
 
 def make(arch: str, conditioning: str | None, beta: bool) -> Ranker:
     torch.manual_seed(0)
-    ranker = Ranker(F, arch=arch, conditioning=conditioning, n_weights=2 if conditioning else 0,
-                    condition_on_beta=beta, normalization=NORM, **SMALL)
+    ranker = Ranker(
+        F,
+        arch=arch,
+        conditioning=conditioning,
+        n_weights=2 if conditioning else 0,
+        condition_on_beta=beta,
+        normalization=NORM,
+        **SMALL,
+    )
     if conditioning in ("concat", "film"):  # leave the no-op start so the weight input really matters
         for p in ranker.conditioner.parameters():
             torch.nn.init.normal_(p, std=0.3)
@@ -86,7 +102,9 @@ def artifacts(tmp_path_factory):
 
 # ONNX exports take seconds each: the unconditioned transformer is left to TorchScript (its backbone is
 # exported by the three conditioned transformer cases).
-PARITY = [(*v, "torchscript") for v in VARIANTS] + [(*v, "onnx") for v in VARIANTS if v[:2] != ("transformer", None)]
+PARITY = [(*v, "torchscript") for v in VARIANTS] + [
+    (*v, "onnx") for v in VARIANTS if v[:2] != ("transformer", None)
+]
 
 
 @pytest.mark.parametrize("arch,conditioning,beta,fmt", PARITY)
@@ -105,7 +123,8 @@ def test_artifact_matches_eager_ranker(artifacts, arch, conditioning, beta, fmt)
         got = artifact.score(features, mask, **kwargs)
         with torch.no_grad():
             expected = ranker(
-                torch.from_numpy(features), torch.from_numpy(mask),
+                torch.from_numpy(features),
+                torch.from_numpy(mask),
                 torch.from_numpy(weights) if conditioning else None,
                 torch.log(torch.from_numpy(betas)).float() if beta else None,
             ).numpy()
@@ -126,8 +145,12 @@ def test_single_query_one_weight_vector_and_exact_log_beta(artifacts):
     assert one.shape == (9,)
     np.testing.assert_allclose(one, batch[2], rtol=0, atol=1e-5)
     with torch.no_grad():
-        expected = ranker(torch.from_numpy(features[2:]), torch.from_numpy(mask[2:]),
-                          torch.tensor([[0.25, 0.75]]), torch.tensor([0.5]))[0].numpy()
+        expected = ranker(
+            torch.from_numpy(features[2:]),
+            torch.from_numpy(mask[2:]),
+            torch.tensor([[0.25, 0.75]]),
+            torch.tensor([0.5]),
+        )[0].numpy()
     np.testing.assert_allclose(one, expected, rtol=0, atol=1e-5)
 
 

@@ -1,4 +1,4 @@
-"""Conditioning paths: exact no-op start from f_ref, reference loading, and that c really steers the scores."""
+"""Conditioning paths: exact no-op start from f_ref, reference loading, and that c steers the scores."""
 
 from __future__ import annotations
 
@@ -10,7 +10,11 @@ from ltr_cos.models import Ranker
 
 F = 5
 SMALL = {"hidden_sizes": (16, 8), "d_model": 16, "n_heads": 2, "n_layers": 2, "dim_feedforward": 32}
-NORM = {"kind": "signed_log1p_standardize", "mean": [0.2, -0.1, 0.0, 0.3, 0.1], "std": [1.5, 0.7, 1.0, 2.0, 1.1]}
+NORM = {
+    "kind": "signed_log1p_standardize",
+    "mean": [0.2, -0.1, 0.0, 0.3, 0.1],
+    "std": [1.5, 0.7, 1.0, 2.0, 1.1],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -28,8 +32,15 @@ def reference(arch: str, seed: int = 0) -> Ranker:
 
 def policy(arch: str, conditioning: str, beta: bool = False, seed: int = 1) -> Ranker:
     torch.manual_seed(seed)  # a different seed: the backbone must come from load_reference, not chance
-    return Ranker(F, arch=arch, conditioning=conditioning, n_weights=3, condition_on_beta=beta,
-                  normalization=NORM, **SMALL)
+    return Ranker(
+        F,
+        arch=arch,
+        conditioning=conditioning,
+        n_weights=3,
+        condition_on_beta=beta,
+        normalization=NORM,
+        **SMALL,
+    )
 
 
 def batch(b: int = 4, n: int = 6, seed: int = 2):
@@ -52,7 +63,7 @@ def gradient_step(model: Ranker, features, mask, beta: bool) -> None:
     weights = dirichlet(features.shape[0], 5)
     log_beta = torch.randn(features.shape[0]) if beta else None
     scores = model(features, mask, weights, log_beta)
-    target = (features[..., 0] * weights[:, :1] - features[..., 1] * weights[:, 1:2])
+    target = features[..., 0] * weights[:, :1] - features[..., 1] * weights[:, 1:2]
     loss = ((scores - target) ** 2)[mask].mean()
     loss.backward()
     with torch.no_grad():
@@ -94,7 +105,10 @@ def test_policies_from_different_seeds_differ_before_load_reference():
 def test_load_reference_from_a_state_dict_ignores_conditioner_keys():
     ref = reference("mlp")
     other = policy("mlp", "film", seed=7)
-    state = {**ref.state_dict(), **{k: v for k, v in other.state_dict().items() if k.startswith("conditioner.")}}
+    state = {
+        **ref.state_dict(),
+        **{k: v for k, v in other.state_dict().items() if k.startswith("conditioner.")},
+    }
     pol = policy("mlp", "concat").load_reference(state).eval()
     features, mask = batch()
     torch.testing.assert_close(pol(features, mask, dirichlet(4, 0)), ref(features, mask), rtol=0, atol=1e-6)
@@ -164,8 +178,10 @@ def test_prompt_path_learns_after_a_gradient_step():
     assert (pol.conditioner.net[-1].weight - prompt_weight).abs().max() > 0  # gradients reach the prompt MLP
 
 
-@pytest.mark.parametrize("arch,conditioning", [("mlp", "concat"), ("mlp", "film"), ("transformer", "film"),
-                                               ("transformer", "prompt")])
+@pytest.mark.parametrize(
+    "arch,conditioning",
+    [("mlp", "concat"), ("mlp", "film"), ("transformer", "film"), ("transformer", "prompt")],
+)
 def test_beta_conditioning_changes_scores_once_its_path_is_non_zero(arch, conditioning):
     pol = policy(arch, conditioning, beta=True).load_reference(reference(arch)).eval()
     with torch.no_grad():
@@ -180,7 +196,9 @@ def test_beta_conditioning_changes_scores_once_its_path_is_non_zero(arch, condit
 
 
 def test_beta_only_conditioning():
-    pol = Ranker(F, arch="transformer", conditioning="film", n_weights=0, condition_on_beta=True, **SMALL).eval()
+    pol = Ranker(
+        F, arch="transformer", conditioning="film", n_weights=0, condition_on_beta=True, **SMALL
+    ).eval()
     assert pol.needs_log_beta and not pol.needs_weights
     features, mask = batch()
     assert pol(features, mask, None, torch.zeros(4)).shape == (4, 6)

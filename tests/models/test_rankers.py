@@ -37,8 +37,14 @@ def one_thread():
 
 def make(arch: str, conditioning: str | None = None, beta: bool = False, seed: int = 0, **kw) -> Ranker:
     torch.manual_seed(seed)
-    ranker = Ranker(F, arch=arch, conditioning=conditioning, n_weights=3 if conditioning else 0,
-                    condition_on_beta=beta, **{**SMALL, **kw})
+    ranker = Ranker(
+        F,
+        arch=arch,
+        conditioning=conditioning,
+        n_weights=3 if conditioning else 0,
+        condition_on_beta=beta,
+        **{**SMALL, **kw},
+    )
     if conditioning in ("concat", "film"):
         # leave the exact no-op start so the conditioning path really acts in these property tests
         for p in ranker.conditioner.parameters():
@@ -75,8 +81,12 @@ def test_appending_padding_changes_no_real_score(arch, conditioning, beta):
     # extra slots hold garbage, NaN included: only the mask says they are padding
     extra = torch.full((2, 3, F), float("nan"))
     extra[:, 0] = 1e6
-    padded = ranker(torch.cat([features, extra], 1), torch.cat([mask, torch.zeros(2, 3, dtype=torch.bool)], 1),
-                    weights, log_beta)
+    padded = ranker(
+        torch.cat([features, extra], 1),
+        torch.cat([mask, torch.zeros(2, 3, dtype=torch.bool)], 1),
+        weights,
+        log_beta,
+    )
     torch.testing.assert_close(padded[:, :4], base, rtol=0, atol=1e-5)
     assert (padded[:, 4:] == 0).all()
 
@@ -152,12 +162,16 @@ def test_normalization_inside_the_ranker_and_config_roundtrip():
     rebuilt.load_state_dict(ranker.state_dict())
     features, weights, log_beta = inputs(ranker, 2, 4)
     mask = torch.ones(2, 4, dtype=torch.bool)
-    torch.testing.assert_close(rebuilt(features, mask, weights, log_beta), ranker(features, mask, weights, log_beta))
+    torch.testing.assert_close(
+        rebuilt(features, mask, weights, log_beta), ranker(features, mask, weights, log_beta)
+    )
     # the same backbone without normalisation scores differently: the layer is really applied
     plain = make("transformer", "film", True)
     plain.load_state_dict(ranker.state_dict())
     plain.normalizer.enabled = False
-    assert not torch.allclose(plain(features, mask, weights, log_beta), ranker(features, mask, weights, log_beta))
+    assert not torch.allclose(
+        plain(features, mask, weights, log_beta), ranker(features, mask, weights, log_beta)
+    )
 
 
 def test_torchscript_matches_eager():
@@ -166,8 +180,12 @@ def test_torchscript_matches_eager():
         scripted = torch.jit.script(ranker)
         features, weights, log_beta = inputs(ranker, 2, 5)
         mask = torch.tensor([[1, 1, 1, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.bool)
-        torch.testing.assert_close(scripted(features, mask, weights, log_beta),
-                                   ranker(features, mask, weights, log_beta), rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            scripted(features, mask, weights, log_beta),
+            ranker(features, mask, weights, log_beta),
+            rtol=0,
+            atol=1e-6,
+        )
 
 
 def test_bad_inputs_and_settings_get_clear_errors():
