@@ -151,6 +151,9 @@ def run(args: argparse.Namespace) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     print(f"{len(table)} grid rows, {int(front_mask.sum())} on the front of the weighted objectives -> {out}")
+    shown = table[[*(f"weight/{name}" for name in weighted), "beta", *ndcg_cols]].copy()
+    shown.columns = [c.replace("weight/", "w_") for c in shown.columns]
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for ref_name, block in summary["hypervolume"].items():
         if block is not None:
             print(f"  hypervolume vs {ref_name}: auxiliary {block['auxiliary']:.4f}, with main {block['with_main']:.4f}")
