@@ -1,7 +1,8 @@
 """Preference data for LLM COS-DPO: readers, tokenisation and the padded batch.
 
 Two row formats, from local JSONL (``.jsonl``, ``.jsonl.gz``), Parquet, or the ``datasets`` library
-(``hf:NAME[:SPLIT]`` when a hub is reachable):
+(``hf:NAME[:SPLIT]`` when a hub is reachable), or rule-labelled synthetic rows (``synthetic:pku[:N[:SEED]]``,
+``synthetic:style``; see ``ltr_cos.llm.synthetic``):
 
 * PKU-SafeRLHF pairs: ``prompt``, ``response_0``, ``response_1``, ``better_response_id``,
   ``safer_response_id`` -> two objectives (``helpful``, ``harmless``), label 1 for the preferred response.
@@ -158,6 +159,24 @@ def detect_format(rec: dict) -> Literal["pku", "listwise"]:
 
 def _records(source: str | Path) -> Iterator[tuple[tuple[str, int], dict]]:
     source = str(source)
+    if source.startswith("synthetic:"):
+        # synthetic:pku[:N[:SEED]] or synthetic:style (rule-labelled, see ltr_cos.llm.synthetic)
+        from . import synthetic
+
+        kind, *rest = source.split(":")[1:]
+        try:
+            numbers = [int(v) for v in rest]
+        except ValueError:
+            raise InputError("expected synthetic:pku[:N[:SEED]] or synthetic:style", source) from None
+        if kind == "pku":
+            records = synthetic.pku_records(*(numbers or [64]))
+        elif kind == "style" and not numbers:
+            records = synthetic.style_records()
+        else:
+            raise InputError("expected synthetic:pku[:N[:SEED]] or synthetic:style", source)
+        for i, rec in enumerate(records, start=1):
+            yield (source, i), rec
+        return
     if source.startswith("hf:"):
         # name[:split] through the datasets library (needs a reachable hub or a local cache)
         import datasets
@@ -177,7 +196,7 @@ def load_preferences(
     """Read preference examples from a file (JSONL/Parquet) or ``hf:NAME[:SPLIT]``.
 
     Args:
-        source: file path or ``hf:`` dataset name.
+        source: file path, ``hf:`` dataset name or ``synthetic:`` source.
         format: ``pku``, ``listwise`` or ``auto`` (from the first row's keys).
         objectives: label columns to read from listwise rows (default: the first row's ``labels`` keys,
             in file order); PKU rows always give (``helpful``, ``harmless``).

@@ -48,6 +48,7 @@ class LlmCosDpoModule(pl.LightningModule):
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings.
         lr, weight_decay, warmup_steps: AdamW with linear warm-up.
         gradient_checkpointing: recompute activations in backward (less memory).
+        prompt_template: how prompts are rendered (linked from the data module; kept for generation).
         seed: seeds random bases, adapters and prompts.
     """
 
@@ -76,6 +77,7 @@ class LlmCosDpoModule(pl.LightningModule):
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
         gradient_checkpointing: bool = False,
+        prompt_template: str = "plain",
         seed: int = 0,
     ) -> None:
         super().__init__()

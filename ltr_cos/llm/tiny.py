@@ -17,7 +17,8 @@ RANDOM_CONFIGS: dict[str, dict[str, Any]] = {
     "llama": dict(model_type="llama", hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512),
     "gpt2": dict(model_type="gpt2", n_embd=64, n_layer=2, n_head=4, n_positions=512),
-    "gpt2-124m": dict(model_type="gpt2", n_embd=768, n_layer=12, n_head=12, n_positions=1024),
+    # GPT-2's own 50257-token vocabulary keeps the parameter count at 124M with any smaller tokenizer
+    "gpt2-124m": dict(model_type="gpt2", n_embd=768, n_layer=12, n_head=12, n_positions=1024, vocab_size=50257),
 }
 
 
@@ -45,16 +46,18 @@ def random_causal_lm(
 
     Args:
         arch: a key of ``RANDOM_CONFIGS`` (``llama``, ``gpt2``, ``gpt2-124m``).
-        vocab_size: size of the tokenizer's vocabulary.
+        vocab_size: size of the tokenizer's vocabulary (a preset or override may ask for more rows).
         overrides: config fields that replace the preset's (``num_hidden_layers``...).
         seed: weights are drawn from this seed, so two calls give the same model.
     """
     if arch not in RANDOM_CONFIGS:
         raise ValueError(f"unknown random architecture {arch!r}; choose one of {sorted(RANDOM_CONFIGS)}")
-    fields = {**RANDOM_CONFIGS[arch], **(overrides or {})}
+    fields = {"vocab_size": vocab_size, **RANDOM_CONFIGS[arch], **(overrides or {})}
+    if fields["vocab_size"] < vocab_size:
+        raise ValueError(f"vocab_size {fields['vocab_size']} is smaller than the tokenizer's {vocab_size}")
     model_type = fields.pop("model_type")
-    config = AutoConfig.for_model(model_type, vocab_size=vocab_size, pad_token_id=pad_token_id,
-                                  bos_token_id=bos_token_id, eos_token_id=eos_token_id, **fields)
+    config = AutoConfig.for_model(model_type, pad_token_id=pad_token_id, bos_token_id=bos_token_id,
+                                  eos_token_id=eos_token_id, **fields)
     import torch
 
     state = torch.random.get_rng_state()
