@@ -20,7 +20,7 @@ import shutil
 import sys
 import uuid
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -130,6 +130,7 @@ def convert_dataset(
     progress: bool = True,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     extra_meta: Mapping[str, object] | None = None,
+    cache_bytes: int = 256 << 20,
 ) -> dict:
     """Convert LibSVM ranking files to a Parquet dataset folder.
 
@@ -143,6 +144,7 @@ def convert_dataset(
         progress: show a progress bar (on a terminal).
         chunk_bytes: text parsed per step; bounds memory together with the query sizes.
         extra_meta: more JSON-serialisable keys for meta.json (e.g. where a download came from).
+        cache_bytes: parsed features kept between the two passes (larger data is parsed twice).
 
     Returns:
         The meta dict also written to ``out_dir/meta.json``.
@@ -165,9 +167,14 @@ def convert_dataset(
     fit_files = [f for s, fs in files_by_split.items() if fit_split in (None, s) for f in fs]
     total_bytes = sum(f.stat().st_size for fs in files_by_split.values() for f in fs)
 
-    def blocks(path: Path, n_features: int | None):
-        return iter_libsvm(path, query_file=queries_of.get(path.resolve()), n_features=n_features,
-                           require_qid=True, chunk_bytes=chunk_bytes)
+    def parse(path: Path) -> Iterator[LibSVMTable]:
+        return iter_libsvm(path, query_file=queries_of.get(path.resolve()), require_qid=True,
+                           chunk_bytes=chunk_bytes)
+
+    # Parsed blocks of pass 1 are kept (up to cache_bytes) so that small and medium datasets are parsed
+    # once; files beyond the budget are parsed again in pass 2.
+    cache: dict[tuple[str, int], list[LibSVMTable]] = {}
+    cached = 0
 
     # Pass 1: check everything, count, find the feature count, collect the values objectives are fitted on.
     counts: dict[str, dict] = {}
@@ -178,8 +185,15 @@ def convert_dataset(
         for split, files in files_by_split.items():
             rows = queries = 0
             first_line_of_qid: dict[int, tuple[Path, int]] = {}
-            for path in files:
-                for table in blocks(path, None):
+            for index, path in enumerate(files):
+                kept: list[LibSVMTable] | None = []
+                for table in parse(path):
+                    if kept is not None:
+                        cached += table.features.nbytes
+                        kept.append(table)
+                        if cached > cache_bytes:
+                            cached -= sum(t.features.nbytes for t in kept)
+                            kept = None
                     max_id = max(max_id, table.n_features)
                     starts = np.flatnonzero(np.r_[True, table.qid[1:] != table.qid[:-1]])
                     for q, line in zip(table.qid[starts].tolist(), table.lines[starts].tolist()):
@@ -195,6 +209,8 @@ def convert_dataset(
                         fit_label.append(table.label)
                         for fid, parts in fit_columns.items():
                             parts.append(_column(table, fid).copy())
+                if kept is not None:
+                    cache[(split, index)] = kept
                 bar.update(path.stat().st_size)
             counts[split] = {"rows": rows, "queries": queries}
 
@@ -211,6 +227,13 @@ def convert_dataset(
     keep = np.array([j for j in range(max_id) if j + 1 not in objective_ids], dtype=np.int64)
 
     tmp = out_dir.parent / f".{out_dir.name}{_TMP_TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    def blocks(split: str, index: int, path: Path) -> Iterator[LibSVMTable]:
+        for table in cache.pop((split, index), None) or parse(path):
+            if table.n_features < max_id:  # sparse files: blocks are as wide as the ids seen so far
+                table.features = np.pad(table.features, ((0, 0), (0, max_id - table.n_features)))
+                table.n_features = max_id
+            yield table
+
     tmp.mkdir()
     try:
         meta = _write(tmp, files_by_split, specs, fitted, keep, max_id, counts, fit_split, blocks,
@@ -236,8 +259,8 @@ def _write(tmp: Path, files_by_split, specs, fitted, keep, max_id, counts, fit_s
         for split, files in files_by_split.items():
             out_path = tmp / f"{split}.parquet"
             with pq.ParquetWriter(out_path, schema) as writer:
-                for path in files:
-                    for table in blocks(path, max_id):
+                for index, path in enumerate(files):
+                    for table in blocks(split, index, path):
                         labels = apply_objectives(specs, fitted, table.label, table.features)
                         features = np.ascontiguousarray(table.features[:, keep])
                         if fit_split in (None, split):

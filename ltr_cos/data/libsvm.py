@@ -26,8 +26,9 @@ import pyarrow.compute as pc
 
 from ltr_cos.errors import InputError
 
-# Chunks are cut at line ends; 32 MiB keeps the per-chunk index arrays (about 10x the text) well bounded.
-DEFAULT_CHUNK_BYTES = 32 << 20
+# Chunks are cut at line ends; 8 MiB keeps the per-chunk index arrays (about 15x the text) small while
+# still amortising the per-call overhead of the vectorised steps.
+DEFAULT_CHUNK_BYTES = 8 << 20
 _MAX_ID_DIGITS = 9  # feature ids up to 999,999,999 keep int64 arithmetic exact and cheap
 _MAX_QID_DIGITS = 18
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -82,8 +83,8 @@ class _Rows:
     label: np.ndarray  # float32 [n]
     has_qid: np.ndarray  # bool [n]
     qid: np.ndarray  # int64 [n] (0 where has_qid is False)
-    entry_row: np.ndarray  # int64 [nnz] row of each id:value entry (0-based within the chunk)
-    entry_col: np.ndarray  # int64 [nnz] 0-based column (feature id - 1)
+    entry_row: np.ndarray  # int32/int64 [nnz] row of each id:value entry (0-based within the chunk)
+    entry_col: np.ndarray  # int32/int64 [nnz] 0-based column (feature id - 1)
     entry_val: np.ndarray  # float32 [nnz]
 
     @property
@@ -202,25 +203,49 @@ def _string_array(offsets: np.ndarray, data: pa.Buffer, valid: np.ndarray | None
     """Arrow strings ``data[offsets[i]:offsets[i+1]]`` without copying the text.
 
     Args:
-        offsets: int64 [n + 1].
+        offsets: int32 or int64 [n + 1].
         data: the text buffer.
-        valid: bool [n], None = all valid.
+        valid: bool [n], or a ready validity bitmap (uint8, LSB first); None = all valid.
     """
     n = len(offsets) - 1
     if valid is None:
         bitmap = None
+    elif valid.dtype == np.uint8:
+        bitmap = pa.py_buffer(valid)
     else:
         bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if offsets.dtype == np.int32:
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), data, bitmap)
     if offsets[-1] < 2**31 - 1:
         return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), data, bitmap)
-    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), data, bitmap)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int64)), data, bitmap)
+
+
+def _every_third_bit(n_bits: int, phase: int) -> np.ndarray:
+    """Arrow validity bitmap (uint8, LSB first) with bits phase, phase + 3, ... set; 24 bits repeat."""
+    bits = np.zeros(24, bool)
+    bits[phase::3] = True
+    pattern = np.packbits(bits, bitorder="little")
+    n_bytes = (n_bits + 7) // 8
+    return np.tile(pattern, n_bytes // 3 + 1)[:n_bytes]
+
+
+def _set_bits(bitmap: np.ndarray, positions: np.ndarray, value: bool) -> None:
+    """Set or clear bits of a bitmap in place (positions may share bytes)."""
+    if len(positions) == 0:
+        return
+    masks = np.left_shift(1, positions & 7).astype(np.uint8)
+    if value:
+        np.bitwise_or.at(bitmap, positions >> 3, masks)
+    else:
+        np.bitwise_and.at(bitmap, positions >> 3, ~masks)
 
 
 def _string_offsets(strings: pa.Array) -> np.ndarray:
-    """The offsets of an Arrow (large) string array as int64 [n+1]."""
+    """The offsets of an Arrow string (int32) or large string (int64) array, [n+1], without a copy."""
     dtype = np.int64 if pa.types.is_large_string(strings.type) else np.int32
     raw = np.frombuffer(strings.buffers()[1], dtype)
-    return raw[strings.offset : strings.offset + len(strings) + 1].astype(np.int64)
+    return raw[strings.offset : strings.offset + len(strings) + 1]
 
 
 def _parse_chunk(chunk: bytes, first_line: int, path: str, n_features: int | None) -> _Rows:
@@ -304,7 +329,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     flat = words.values
     text = flat.buffers()[2]
     data = np.frombuffer(text, np.uint8)
-    word_offsets = np.frombuffer(flat.buffers()[1], np.int32)[: len(flat) + 1]
+    word_offsets = _string_offsets(flat)
     n_words = len(flat)
     label_word = list_offsets[0:-1:2][has_content].astype(np.int64)  # [R] first word of each row
     fields = np.diff(np.append(label_word, n_words))  # [R] words per row, label included
@@ -316,11 +341,12 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     is_label[label_word] = True
     pair = np.flatnonzero(~is_label)
     key_start = word_offsets[pair]
-    word_stop = word_offsets[pair + 1]
 
     # Structure: every id:value field holds exactly one colon, not at its ends; labels hold none.
-    colons = np.flatnonzero(data == _COLON)
-    if len(colons) != len(pair) or not (np.all(colons > key_start) and np.all(colons < word_stop - 1)):
+    colons = np.flatnonzero(data == _COLON).astype(word_offsets.dtype)
+    if len(colons) != len(pair) or not (
+        np.all(colons > key_start) and np.all(colons < word_offsets[1:][pair] - 1)
+    ):
         starts = word_offsets[:-1]
         counts = np.bincount(np.searchsorted(starts, colons, "right") - 1, minlength=n_words)
         bad = np.where(is_label, counts != 0, counts != 1)
@@ -331,47 +357,48 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
 
     # Cut every word into three strings, "key", ":" and "value" (a label is all value), over the words'
     # own buffer without copying. Arrow parses the ids and qids with one cast and the numbers with
-    # another, each under a validity mask that hides the other strings; results are read back strided.
-    key_stop = word_offsets[:-1].astype(np.int32)
-    key_stop[pair] = colons
-    cut = np.empty(3 * n_words + 1, np.int64)
+    # another, each under a validity bitmap that hides the other strings; results are read back strided.
+    cut = np.empty(3 * n_words + 1, word_offsets.dtype)
     cut3 = cut[:-1].reshape(n_words, 3)
     cut3[:, 0] = word_offsets[:-1]
-    cut3[:, 1] = key_stop
-    cut3[:, 2] = key_stop + ~is_label
+    cut3[:, 1] = word_offsets[:-1]
+    cut3[pair, 1] = colons
+    np.add(cut3[:, 1], ~is_label, out=cut3[:, 2])
     cut[-1] = word_offsets[-1]
 
-    # qid: only as the first field after the label
-    is_qid = (colons - key_start) == 3
+    # qid: only as the first field after the label. Elsewhere "qid" fails the id cast below, and the
+    # precise message ("must directly follow the label") comes from the slow scan.
+    with_fields = np.flatnonzero(fields > 1)
+    cand_pair = label_word[with_fields] - with_fields  # pair index of the word after each label
+    cand_start = key_start[cand_pair]
+    is_qid = (colons[cand_pair] - cand_start) == 3
     if is_qid.any():
-        cand = np.flatnonzero(is_qid)
-        s = key_start[cand]
-        is_qid[cand] = (data[s] == ord("q")) & (data[s + 1] == ord("i")) & (data[s + 2] == ord("d"))
-    qid_words = pair[is_qid]
+        maybe = np.flatnonzero(is_qid)
+        s = cand_start[maybe]
+        is_qid[maybe] = (data[s] == ord("q")) & (data[s + 1] == ord("i")) & (data[s + 2] == ord("d"))
+    qid_rows = with_fields[is_qid]
+    qid_words = label_word[qid_rows] + 1
     has_qid = np.zeros(n_rows, bool)
+    has_qid[qid_rows] = True
     if len(qid_words):
-        qid_row = np.searchsorted(label_word, qid_words, "right") - 1
-        if not np.array_equal(qid_words, label_word[qid_row] + 1) or np.any(qid_row[1:] == qid_row[:-1]):
-            misplaced = qid_words != label_word[qid_row] + 1
-            raise _Found(line_of_word(int(qid_words[np.argmax(misplaced)])))
-        has_qid[qid_row] = True
-        feat = pair[~is_qid]
+        value_word = ~is_label
+        value_word[qid_words] = False
+        feat = np.flatnonzero(value_word)
     else:
         feat = pair
 
-    int_mask = np.zeros((n_words, 3), bool)
-    int_mask[:, 0] = ~is_label
-    int_mask[qid_words, 0] = False
-    int_mask[qid_words, 2] = True
-    ints = _cast_or_find(_string_array(cut, text, int_mask.reshape(-1)), pa.int64(), line_of_word)
+    int_bits = _every_third_bit(3 * n_words, 0)  # the keys of all words...
+    _set_bits(int_bits, 3 * label_word, False)  # ...but labels (empty keys)
+    _set_bits(int_bits, 3 * qid_words, False)  # and "qid" keys; their values are integers instead
+    _set_bits(int_bits, 3 * qid_words + 2, True)
+    ints = _cast_or_find(_string_array(cut, text, int_bits), pa.int64(), line_of_word)
     qid = np.zeros(n_rows, np.int64)
-    if len(qid_words):
-        qid[has_qid] = ints[3 * qid_words + 2]
+    qid[qid_rows] = ints[3 * qid_words + 2]
 
     # Feature ids: positive integers, in range, no repeats within a row.
     fid = ints[0::3][feat]
     n_entries = fields - 1 - has_qid
-    entry_row = np.repeat(np.arange(n_rows, dtype=np.int64), n_entries)
+    entry_row = np.repeat(np.arange(n_rows, dtype=np.int32 if n_rows < 2**31 else np.int64), n_entries)
     bad = fid < 1
     if n_features is not None:
         bad |= fid > n_features
@@ -390,10 +417,9 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
                 raise _Found(int(row_line[r[1:][dup].min()]))
 
     # Numbers (labels and values): float64 as written, then float32, which must stay finite.
-    number_mask = np.zeros((n_words, 3), bool)
-    number_mask[:, 2] = True
-    number_mask[qid_words, 2] = False
-    numbers = _cast_or_find(_string_array(cut, text, number_mask.reshape(-1)), pa.float64(), line_of_word)
+    number_bits = _every_third_bit(3 * n_words, 2)
+    _set_bits(number_bits, 3 * qid_words + 2, False)
+    numbers = _cast_or_find(_string_array(cut, text, number_bits), pa.float64(), line_of_word)
     with np.errstate(over="ignore"):  # out-of-range values become inf and are reported just below
         values32 = numbers[2::3].astype(np.float32)
     values32[qid_words] = 0.0
@@ -686,19 +712,27 @@ def read_libsvm(
         InputError: naming the file and 1-based line of the first bad row, or the file-wide problem.
     """
     path = _check_path(path)
-    parts, qids = [], []
+    # densify chunk by chunk: dense float32 is 4 bytes per entry, the sparse triplets 16
+    qids, labels, lines, dense = [], [], [], []
     for rows, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes):
-        parts.append(rows)
         qids.append(qid)
-    rows = _concat_rows(parts)
-    width = n_features if n_features is not None else rows.max_id
+        labels.append(rows.label)
+        lines.append(rows.lines)
+        dense.append(_dense(rows, n_features if n_features is not None else rows.max_id))
+    width = n_features if n_features is not None else max(d.shape[1] for d in dense)
+    features = np.zeros((sum(len(d) for d in dense), width), np.float32)
+    start = 0
+    while dense:
+        block = dense.pop(0)  # release each block once copied
+        features[start : start + len(block), : block.shape[1]] = block
+        start += len(block)
     return LibSVMTable(
         qid=np.concatenate(qids),
-        label=rows.label,
-        features=_dense(rows, width),
+        label=np.concatenate(labels),
+        features=features,
         n_features=width,
         path=str(path),
-        lines=rows.lines,
+        lines=np.concatenate(lines),
     )
 
 

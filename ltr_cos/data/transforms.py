@@ -6,11 +6,12 @@ and ``normalization``), so a dataset can be re-applied or audited without the tr
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ltr_cos.objectives import ObjectiveSpec
+if TYPE_CHECKING:  # objectives imports torch; this module needs only the spec's attributes
+    from ltr_cos.objectives import ObjectiveSpec
 
 NORMALIZATION_KIND = "signed_log1p_standardize"
 # A column whose train std is below this is (nearly) constant: its std is set to 1 so it maps to ~0

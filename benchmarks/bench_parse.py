@@ -1,0 +1,168 @@
+"""LibSVM parsing and conversion throughput: ltr-cos against scikit-learn's load_svmlight_file.
+
+Each measurement runs in a fresh Python process (imports done before the clock starts) so that peak RSS
+(``resource.getrusage`` max RSS) belongs to that parser alone; the time is the best of ``--repeat`` runs
+inside the process. Measured:
+
+* ``sklearn``: ``load_svmlight_file(f, query_id=True)`` per file (its CSR float64 result),
+* ``ltr-cos read``: ``read_libsvm(f)`` per file (dense float32 [N, F], all checks on),
+* ``ltr-cos convert``: ``convert_dataset`` of all the files to a Parquet folder (two passes, sha256s,
+  meta.json), the whole ``ltr-cos data convert`` work.
+
+Files: MQ2008 S1-S5 from the shared real data, and a synthetic MSLR-layout file (136 features, 200k rows
+by default) written by ``ltr_cos.data.synthetic``.
+
+Usage:
+    .venv/bin/python -m benchmarks.bench_parse [--rows 200000] [--repeat 3] [--repeat-large 1]
+        [--mq2008 DIR] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
+PARSERS = ("sklearn", "ltr-cos read", "ltr-cos convert")
+
+
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _worker(parser: str, files: list[str], repeat: int) -> dict:
+    """Time one parser on ``files`` in this (fresh) process; returns the measurements."""
+    if parser == "sklearn":
+        from sklearn.datasets import load_svmlight_file
+
+        def run() -> int:
+            return sum(len(load_svmlight_file(f, query_id=True)[1]) for f in files)
+    elif parser == "ltr-cos read":
+        from ltr_cos.data.libsvm import read_libsvm
+
+        def run() -> int:
+            return sum(len(read_libsvm(f)) for f in files)
+    elif parser == "ltr-cos convert":
+        from ltr_cos.data.convert import convert_dataset
+
+        work = Path(tempfile.mkdtemp(prefix="bench_convert_"))
+        counter = iter(range(1_000_000))
+
+        def run() -> int:
+            meta = convert_dataset({"train": files}, work / f"out{next(counter)}", progress=False)
+            return meta["splits"]["train"]["rows"]
+    else:
+        raise SystemExit(f"unknown parser {parser!r}")
+    base = _max_rss_mb()
+    best, rows = float("inf"), 0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        rows = run()
+        best = min(best, time.perf_counter() - start)
+    return {"parser": parser, "seconds": best, "rows": rows, "bytes": sum(os.path.getsize(f) for f in files),
+            "peak_rss_mb": _max_rss_mb(), "import_rss_mb": base}
+
+
+def _measure(parser: str, files: list[Path], repeat: int) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.bench_parse", "--worker", parser, "--repeat", str(repeat),
+           *map(str, files)]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO_ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"{parser} failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _synthetic(path: Path, rows: int) -> str:
+    """A synthetic MSLR-layout file with ``rows`` rows; returns how it was made."""
+    docs = 100
+    try:
+        from ltr_cos.data.synthetic import write_synthetic_libsvm
+    except ImportError:
+        import numpy as np
+
+        # stand-in while the synthetic generator is missing: dense random 136-feature rows
+        rng = np.random.default_rng(0)
+        with open(path, "w") as out:
+            for start in range(0, rows, 10_000):
+                n = min(10_000, rows - start)
+                values = rng.random((n, 136)).round(6)
+                labels = rng.integers(0, 5, n)
+                for i in range(n):
+                    out.write(f"{labels[i]} qid:{(start + i) // docs + 1} "
+                              + " ".join(f"{j + 1}:{v:g}" for j, v in enumerate(values[i])) + "\n")
+        return "dense random 136-feature rows (ltr_cos.data.synthetic not available)"
+    write_synthetic_libsvm(path, preset="mslr-web30k", n_queries=rows // docs, seed=0, docs_per_query=docs)
+    return f"ltr_cos.data.synthetic preset mslr-web30k, {rows // docs} queries x {docs} documents"
+
+
+def _report(name: str, results: list[dict]) -> list[str]:
+    ref = next(r for r in results if r["parser"] == "sklearn")
+    lines = [f"{name}: {ref['bytes'] / 1e6:.1f} MB, {ref['rows']:,} rows",
+             f"  {'parser':<16} {'seconds':>8} {'MB/s':>8} {'rows/s':>11} {'peak RSS MB':>12} "
+             f"{'(imports)':>9} {'speed vs sklearn':>17}"]
+    for r in results:
+        mbs = r["bytes"] / 1e6 / r["seconds"]
+        lines.append(f"  {r['parser']:<16} {r['seconds']:>8.3f} {mbs:>8.1f} {r['rows'] / r['seconds']:>11,.0f} "
+                     f"{r['peak_rss_mb']:>12.0f} {r['import_rss_mb']:>9.0f} {ref['seconds'] / r['seconds']:>16.2f}x")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000, help="rows of the synthetic MSLR file")
+    parser.add_argument("--repeat", type=int, default=3, help="best of this many runs per process (MQ2008)")
+    parser.add_argument("--repeat-large", type=int, default=1, help="the same for the synthetic file")
+    parser.add_argument("--mq2008", type=Path, default=SHARED_REAL / "mq2008", help="folder with S1..S5.txt")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("--worker", choices=PARSERS, help=argparse.SUPPRESS)
+    parser.add_argument("--make-synthetic", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("files", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(args.worker, args.files, args.repeat)))
+        return 0
+    if args.make_synthetic:
+        print(_synthetic(args.make_synthetic, args.rows))
+        return 0
+
+    sets: list[tuple[str, list[Path]]] = []
+    mq = [args.mq2008 / f"S{i}.txt" for i in range(1, 6)]
+    if all(p.is_file() for p in mq):
+        sets.append(("MQ2008 S1-S5", mq))
+    else:
+        print(f"MQ2008 S1-S5 not found in {args.mq2008}; skipped")
+    with tempfile.TemporaryDirectory(prefix="bench_parse_") as tmp:
+        if args.rows > 0:
+            synth = Path(tmp) / "synthetic_mslr.txt"
+            # written by a child process: this parent stays small, since a child's max RSS starts from
+            # its parent's when it is forked
+            made = subprocess.run([sys.executable, "-m", "benchmarks.bench_parse", "--make-synthetic", str(synth),
+                                   "--rows", str(args.rows)], capture_output=True, text=True, cwd=REPO_ROOT)
+            if made.returncode != 0:
+                raise SystemExit(f"writing the synthetic file failed:\n{made.stderr}")
+            print(f"synthetic file: {made.stdout.strip().splitlines()[-1]}")
+            sets.append((f"synthetic MSLR {args.rows:,} rows", [synth]))
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
+              f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}; best of {args.repeat} (MQ2008) / "
+              f"{args.repeat_large} (synthetic) runs per process\n")
+        figures = {}
+        for name, files in sets:
+            repeat = args.repeat_large if name.startswith("synthetic") else args.repeat
+            results = [_measure(p, files, repeat) for p in PARSERS]
+            figures[name] = results
+            print("\n".join(_report(name, results)) + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
