@@ -150,8 +150,8 @@ def detect_layout(folder: str | Path, fold: int | None = None) -> Layout:
         return Layout("split-files", splits, None, ", ".join(
             f"{s} = {'+'.join(p.name for p in fs)}" for s, fs in splits.items()))
 
-    if len(dirs) == 1 and not files:
-        return detect_layout(dirs[0], fold)  # archives often unpack into one named folder
+    if len(dirs) == 1:
+        return detect_layout(dirs[0], fold)  # archives often unpack into one folder (beside a licence file)
     raise InputError(
         "no dataset layout recognised (expected FoldN/{train,vali,test}.txt, S1..S5.txt, "
         "set1.{train,valid,test}.txt, or files named train/vali/test)",

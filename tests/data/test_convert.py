@@ -290,6 +290,15 @@ def test_parts_and_yahoo(tmp_path):
     assert lay.kind == "yahoo" and lay.splits["vali"] == [tmp_path / "yahoo" / "set2.valid.txt"]
 
 
+def test_istella_archive_layout(tmp_path):
+    # istella-letor.tar.gz: full/{train,test}.txt beside the licence agreement
+    _touch(tmp_path / "full" / "train.txt")
+    _touch(tmp_path / "full" / "test.txt")
+    (tmp_path / "istella-letor-LA.txt").write_text("licence")
+    lay = detect_layout(tmp_path)
+    assert lay.splits == {"test": [tmp_path / "full" / "test.txt"], "train": [tmp_path / "full" / "train.txt"]}
+
+
 def test_unrecognised_folder(tmp_path):
     _touch(tmp_path / "x" / "data.bin")
     _touch(tmp_path / "x" / "other.bin")
