@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
     pl.seed_everything(0, verbose=False)
     torch.backends.cuda.matmul.allow_tf32 = True
-    n_rows = max(64, args.steps * args.batch_size) if not args.tiny else 32
+    n_rows = max(64, args.steps * args.batch_size)  # one epoch: no loader restarts inside the timing
     data = load_preferences(f"synthetic:pku:{n_rows}:0")
     module = LlmCosDpoModule(
         base="random:gpt2" if args.tiny else "random:gpt2-124m", objectives=data.objective_names,
