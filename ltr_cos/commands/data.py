@@ -123,6 +123,7 @@ def _synth(args) -> int:
         if len(docs) > 2:
             raise InputError("--docs-per-query takes N or MIN MAX")
         docs = docs[0] if len(docs) == 1 else (docs[0], docs[1])
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     stats = synthetic.write_synthetic_libsvm(args.out, preset=args.preset, n_queries=args.queries,
                                              seed=args.seed, docs_per_query=docs)
     format_stats = getattr(synthetic, "format_stats", None)
