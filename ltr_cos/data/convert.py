@@ -19,8 +19,8 @@ import os
 import shutil
 import sys
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -91,7 +91,7 @@ def _remove_stale_temporaries(out_dir: Path) -> None:
     prefix = f".{out_dir.name}{_TMP_TAG}"
     for cand in out_dir.parent.glob(f"{prefix}*"):
         pid_text = cand.name[len(prefix):].split("-", 1)[0]
-        if pid_text.isdigit() and (int(pid_text) == os.getpid() or not _pid_alive(int(pid_text))):
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
             shutil.rmtree(cand, ignore_errors=True)
 
 

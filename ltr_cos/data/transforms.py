@@ -6,7 +6,8 @@ and ``normalization``), so a dataset can be re-applied or audited without the tr
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 

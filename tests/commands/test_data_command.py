@@ -99,11 +99,11 @@ def test_synth_then_convert(tmp_path, capsys):
 def test_entry_point_runs_as_a_program(tmp_path):
     train, _ = _tiny(tmp_path)
     result = subprocess.run([sys.executable, "-m", "ltr_cos.cli", "data", "convert", str(train), "--out",
-                             str(tmp_path / "ds")], capture_output=True, text=True)
+                             str(tmp_path / "ds")], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert "train: 3 rows, 2 queries" in result.stdout
     result = subprocess.run([sys.executable, "-m", "ltr_cos.cli", "data", "convert", str(train), "--out",
-                             str(tmp_path / "ds")], capture_output=True, text=True)
+                             str(tmp_path / "ds")], capture_output=True, text=True, check=False)
     assert result.returncode == 2 and result.stderr.startswith("ltr-cos: error: ")
 
 

@@ -7,7 +7,6 @@ import http.server
 import io
 import threading
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest

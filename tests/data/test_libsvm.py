@@ -138,8 +138,9 @@ def test_query_file_and_no_qid(tmp_path):
     (tmp_path / "rank.train.query").write_text("2\n1\n")
     table = read_libsvm(path)
     np.testing.assert_array_equal(table.qid, [1, 1, 2])
-    counts, lines = read_query_file(tmp_path / "rank.train.query")
+    counts, count_lines = read_query_file(tmp_path / "rank.train.query")
     np.testing.assert_array_equal(counts, [2, 1])
+    np.testing.assert_array_equal(count_lines, [1, 2])
     (tmp_path / "rank.train.query").unlink()
     # without qid and without .query: one query (qid 0), unless qids are required
     np.testing.assert_array_equal(read_libsvm(path).qid, [0, 0, 0])
