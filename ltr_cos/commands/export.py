@@ -1,8 +1,13 @@
 """``ltr-cos export``: write a trained ranker as a TorchScript or ONNX artifact with a JSON sidecar.
 
 The artifact's forward takes features [B, L, F] float32, mask [B, L] bool, weights [B, m] float32 (for
-conditioned models) and log_beta [B] (for temperature models) and returns scores [B, L]; feature
-normalisation is inside. ``ltr-cos rank`` and ``ltr_cos.export.load_artifact`` read it.
+conditioned models) and log_beta [B], and returns scores [B, L]; feature normalisation is inside.
+``ltr-cos rank`` and ``ltr_cos.export.load_artifact`` read it.
+
+log_beta: a Temperature-COS-DPO model takes it as its own input. A Weight-COS-DPO (or DPO-LS) policy is
+exported, by default, together with its frozen reference ranker, and the artifact applies SPEC 5's
+rescaling f_ref + (trained_beta / beta') (f_theta - f_ref) (exact at the trained beta). ``--fixed-beta``
+exports the policy alone (no log_beta input, half the compute), always at its trained beta.
 """
 
 from __future__ import annotations
@@ -24,6 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="artifact folder to create")
     p.add_argument("--overwrite", action="store_true", help="replace an existing artifact folder")
+    p.add_argument(
+        "--fixed-beta",
+        action="store_true",
+        help="Weight-COS-DPO: export the policy alone, at its trained beta, without the reference ranker "
+        "that run-time beta rescaling needs (default: embed it)",
+    )
     return p
 
 
@@ -34,8 +45,20 @@ def main(argv: list[str] | None = None) -> int:
         from ltr_cos.training import load_ranker_from_checkpoint
 
         loaded = load_ranker_from_checkpoint(args.ckpt)
+        rescale = loaded.reference is not None and not loaded.info.get("condition_on_beta")
+        if args.fixed_beta and not rescale:
+            raise InputError(
+                "--fixed-beta applies to Weight-COS-DPO checkpoints only (this one has no reference "
+                "ranker, or takes beta as an input)",
+                args.ckpt,
+            )
         out = export_ranker(
-            loaded.ranker, args.out, format=args.format, info=loaded.info, overwrite=args.overwrite
+            loaded.ranker,
+            args.out,
+            format=args.format,
+            info=loaded.info,
+            overwrite=args.overwrite,
+            reference=loaded.reference if rescale and not args.fixed_beta else None,
         )
         info = load_artifact(out).info
     except InputError as exc:
@@ -43,7 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     inputs = ", ".join(spec["name"] for spec in info["inputs"])
     weighted = ", ".join(map(str, info["weighted_objectives"])) or "-"
-    print(f"exported {info['format']} ranker to {out} (inputs: {inputs}; weighted objectives: {weighted})")
+    control = {
+        "input": "beta is a model input",
+        "rescale": f"beta rescales around the embedded reference ranker (trained at {info['trained_beta']:g})",
+    }.get(info.get("beta_control"), "no beta input")
+    print(
+        f"exported {info['format']} ranker to {out} (inputs: {inputs}; weighted objectives: {weighted}; "
+        f"{control})"
+    )
     return 0
 
 

@@ -28,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights", default=None, help="comma-separated weights over the weighted objectives, e.g. 0.3,0.7"
     )
     p.add_argument(
-        "--beta", type=float, default=None, help="DPO temperature (temperature-conditioned models)"
+        "--beta",
+        type=float,
+        default=None,
+        help="DPO temperature: an input of Temperature-COS-DPO models (required there); for a "
+        "Weight-COS-DPO artifact, SPEC 5's rescaling around its reference ranker (default: trained beta)",
     )
     p.add_argument("--out", required=True, help="output TSV file")
     p.add_argument("--batch-size", type=int, default=256, help="queries per forward pass (default 256)")
@@ -109,8 +113,8 @@ def write_tsv(path: Path, qid, doc_index, score, rank) -> None:
     try:
         with open(tmp, "w") as fh:
             fh.write("qid\tdoc_index\tscore\trank\n")
-            for row in zip(qid.tolist(), doc_index.tolist(), score.tolist(), rank.tolist()):
-                fh.write(f"{row[0]}\t{row[1]}\t{row[2]:.9g}\t{row[3]}\n")
+            rows = zip(qid.tolist(), doc_index.tolist(), score.tolist(), rank.tolist())
+            fh.writelines(f"{q}\t{d}\t{v:.9g}\t{r}\n" for q, d, v, r in rows)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

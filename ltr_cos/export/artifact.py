@@ -4,7 +4,12 @@ An artifact is a folder::
 
     DIR/model.pt | DIR/model.onnx   forward(features [B,L,F] f32, mask [B,L] bool[, weights [B,m] f32]
                                     [, log_beta [B] f32]) -> scores [B,L] f32; normalisation inside
-    DIR/ranker.json                 the sidecar (SIDECAR_KEYS), with the sha256 of the model file
+    DIR/ranker.json                 the sidecar, with the sha256 of the model file
+
+The temperature reaches the scores in one of two ways (sidecar ``beta_control``):
+``input``: a Temperature-COS-DPO ranker takes log_beta itself; ``rescale``: a Weight-COS-DPO policy is
+exported together with its frozen reference ranker and moved to beta' = exp(log_beta) with SPEC 5,
+scores' = f_ref + (trained_beta / beta') * (f_theta - f_ref).
 
 The folder is built as a temporary sibling and renamed into place, so a reader never sees half of one.
 """
@@ -69,17 +74,48 @@ class _ScoreBeta(_Score):
         return self.ranker(features, mask, None, log_beta)
 
 
-def input_names(ranker: Ranker) -> list[str]:
-    """The artifact's inputs for this ranker, in order."""
+class _Rescaled(nn.Module):
+    """forward(features, mask, log_beta): an unconditioned DPO policy moved to beta' = exp(log_beta)."""
+
+    def __init__(self, ranker: Ranker, reference: Ranker, trained_beta: float) -> None:
+        super().__init__()
+        self.ranker = ranker
+        self.reference = reference
+        self.trained_beta = float(trained_beta)
+
+    def _rescale(self, scores: Tensor, ref_scores: Tensor, log_beta: Tensor) -> Tensor:
+        # the same arithmetic as ltr_cos.training.rescale_temperature: ratio = trained / target
+        ratio = self.trained_beta / torch.exp(log_beta.to(torch.float32))
+        return ref_scores + ratio.unsqueeze(1) * (scores - ref_scores)
+
+    def forward(self, features: Tensor, mask: Tensor, log_beta: Tensor) -> Tensor:
+        return self._rescale(
+            self.ranker(features, mask, None, None), self.reference(features, mask), log_beta
+        )
+
+
+class _RescaledWeights(_Rescaled):
+    """forward(features, mask, weights, log_beta): a Weight-COS-DPO policy moved to exp(log_beta)."""
+
+    def forward(self, features: Tensor, mask: Tensor, weights: Tensor, log_beta: Tensor) -> Tensor:
+        scores = self.ranker(features, mask, weights, None)
+        return self._rescale(scores, self.reference(features, mask), log_beta)
+
+
+def input_names(ranker: Ranker, rescaled: bool = False) -> list[str]:
+    """The artifact's inputs for this ranker, in order (``rescaled``: exported with its reference)."""
     names = ["features", "mask"]
     if ranker.needs_weights:
         names.append("weights")
-    if ranker.needs_log_beta:
+    if ranker.needs_log_beta or rescaled:
         names.append("log_beta")
     return names
 
 
-def _wrap(ranker: Ranker) -> nn.Module:
+def _wrap(ranker: Ranker, reference: Ranker | None = None, trained_beta: float | None = None) -> nn.Module:
+    if reference is not None:
+        wrapper = _RescaledWeights if ranker.needs_weights else _Rescaled
+        return wrapper(ranker, reference, float(trained_beta)).eval()
     wrappers = {
         (False, False): _Score,
         (True, False): _ScoreWeights,
@@ -90,7 +126,7 @@ def _wrap(ranker: Ranker) -> nn.Module:
 
 
 def example_inputs(
-    ranker: Ranker, batch: int = 3, n_candidates: int = 7, seed: int = 0
+    ranker: Ranker, batch: int = 3, n_candidates: int = 7, seed: int = 0, rescaled: bool = False
 ) -> tuple[Tensor, ...]:
     """Random inputs in the artifact's order: padded lists, one of them empty, weights on the simplex."""
     g = torch.Generator().manual_seed(seed)
@@ -104,7 +140,7 @@ def example_inputs(
     if ranker.needs_weights:
         gamma = -torch.log(torch.rand(batch, ranker.n_weights, generator=g).clamp_min(1e-6))
         out.append(gamma / gamma.sum(-1, keepdim=True))  # Dirichlet(1) draws
-    if ranker.needs_log_beta:
+    if ranker.needs_log_beta or rescaled:
         out.append(torch.rand(batch, generator=g) * 4.0 - 2.0)
     return tuple(out)
 
@@ -140,7 +176,30 @@ def _check_info(ranker: Ranker, info: dict[str, Any]) -> None:
         )
 
 
-def _sidecar(ranker: Ranker, fmt: str, model_file: Path, info: dict[str, Any]) -> dict[str, Any]:
+def _check_reference(ranker: Ranker, reference: Ranker, info: dict[str, Any]) -> float:
+    """Validate a reference ranker for SPEC 5 rescaling; returns the trained beta."""
+    if not isinstance(reference, Ranker):
+        raise InputError(f"the reference must be a ltr_cos Ranker, got {type(reference).__name__}")
+    if ranker.needs_log_beta:
+        raise InputError(
+            "a Temperature-COS-DPO ranker takes log_beta itself; export it without a reference ranker"
+        )
+    if reference.conditioner is not None:
+        raise InputError("the reference ranker must be unconditioned (the frozen stage-1 ranker)")
+    if reference.n_features != ranker.n_features:
+        raise InputError(
+            f"the reference ranker takes {reference.n_features} features but the policy takes "
+            f"{ranker.n_features}"
+        )
+    beta = info.get("beta")
+    if beta is None or not 0 < float(beta) < float("inf"):
+        raise InputError(f"rescaling needs the trained beta (info['beta'] > 0), got {beta!r}")
+    return float(beta)
+
+
+def _sidecar(
+    ranker: Ranker, fmt: str, model_file: Path, info: dict[str, Any], rescaled: bool = False
+) -> dict[str, Any]:
     n_weights = ranker.n_weights if ranker.needs_weights else 0
     shapes = {
         "features": ["B", "L", ranker.n_features],
@@ -160,7 +219,9 @@ def _sidecar(ranker: Ranker, fmt: str, model_file: Path, info: dict[str, Any]) -
         "model_file": model_file.name,
         "sha256": sha256_file(model_file),
         "onnx_opset": ONNX_OPSET if fmt == "onnx" else None,
-        "inputs": [{"name": k, "dtype": dtypes[k], "shape": shapes[k]} for k in input_names(ranker)],
+        "inputs": [
+            {"name": k, "dtype": dtypes[k], "shape": shapes[k]} for k in input_names(ranker, rescaled)
+        ],
         "outputs": [{"name": "scores", "dtype": "float32", "shape": ["B", "L"]}],
         "n_features": ranker.n_features,
         "feature_ids": list(info["feature_ids"]) if info.get("feature_ids") is not None else None,
@@ -171,6 +232,10 @@ def _sidecar(ranker: Ranker, fmt: str, model_file: Path, info: dict[str, Any]) -
         "condition_on_beta": ranker.needs_log_beta,
         "beta": info.get("beta"),
         "beta_range": list(info["beta_range"]) if info.get("beta_range") is not None else None,
+        # how log_beta acts: "input" (Temperature-COS-DPO), "rescale" (SPEC 5 with the embedded
+        # reference ranker, exact at trained_beta), or None (no temperature input)
+        "beta_control": "rescale" if rescaled else ("input" if ranker.needs_log_beta else None),
+        "trained_beta": float(info["beta"]) if rescaled else info.get("beta"),
         "stage": info.get("stage"),
         "normalization": normalization["kind"] if normalization else None,
         "ranker_config": config,
@@ -214,10 +279,11 @@ def _write_onnx(module: nn.Module, example: tuple[Tensor, ...], names: list[str]
 def export_ranker(
     ranker: Ranker,
     out_dir: str | os.PathLike,
-    format: str = "torchscript",  # noqa: A002 - the user-facing name of the option
+    format: str = "torchscript",  # the user-facing name of the option
     info: dict[str, Any] | None = None,
     overwrite: bool = False,
     verify: bool = True,
+    reference: Ranker | None = None,
 ) -> Path:
     """Export a ranker (eval mode, CPU, float32) with its normalisation and a JSON sidecar.
 
@@ -229,6 +295,9 @@ def export_ranker(
             weighted_objectives, feature_ids, beta, beta_range, stage, n_features.
         overwrite: replace an existing non-empty ``out_dir``.
         verify: run the written file on random padded inputs and require agreement with the eager model.
+        reference: the frozen reference ranker of a Weight-COS-DPO (or DPO-LS) policy. When given, it
+            goes inside the artifact, which then takes log_beta [B] and applies SPEC 5's rescaling
+            f_ref + (trained_beta / beta') (f_theta - f_ref), trained_beta = ``info["beta"]``.
 
     Returns:
         The artifact folder.
@@ -239,13 +308,16 @@ def export_ranker(
         raise InputError(f"export_ranker takes a ltr_cos Ranker, got {type(ranker).__name__}")
     info = dict(info or {})
     _check_info(ranker, info)
+    trained_beta = None if reference is None else _check_reference(ranker, reference, info)
+    rescaled = reference is not None
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
         raise InputError("output folder exists and is not empty (pass overwrite to replace it)", str(out_dir))
 
     model = copy.deepcopy(ranker).cpu().float().eval()
-    module = _wrap(model)
-    names = input_names(model)
+    ref_model = None if reference is None else copy.deepcopy(reference).cpu().float().eval()
+    module = _wrap(model, ref_model, trained_beta)
+    names = input_names(model, rescaled)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -254,8 +326,10 @@ def export_ranker(
         if format == "torchscript":
             _write_torchscript(module, model_file)
         else:
-            _write_onnx(module, example_inputs(model), names, model_file)
-        sidecar = _sidecar(model, format, model_file, info)
+            _write_onnx(module, example_inputs(model, rescaled=rescaled), names, model_file)
+        sidecar = _sidecar(model, format, model_file, info, rescaled)
+        if ref_model is not None:
+            sidecar["reference_config"] = {k: v for k, v in ref_model.config.items() if k != "normalization"}
         (tmp / SIDECAR_NAME).write_text(json.dumps(sidecar, indent=2) + "\n")
         if verify:
             _verify(tmp, module)
@@ -278,7 +352,9 @@ def _verify(folder: Path, module: nn.Module) -> None:
 
     artifact = load_artifact(folder)
     for batch, n_candidates in ((3, 7), (2, 3)):
-        inputs = example_inputs(module.ranker, batch, n_candidates, seed=n_candidates)
+        inputs = example_inputs(
+            module.ranker, batch, n_candidates, seed=n_candidates, rescaled=hasattr(module, "reference")
+        )
         with torch.inference_mode():
             expected = module(*inputs).numpy()
         got = artifact.run(*(t.numpy() for t in inputs))

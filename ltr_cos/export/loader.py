@@ -84,7 +84,21 @@ class ExportedRanker:
 
     @property
     def needs_beta(self) -> bool:
+        """True when the artifact has a log_beta input (temperature model or SPEC 5 rescaling)."""
         return "log_beta" in self.input_names
+
+    @property
+    def beta_control(self) -> str | None:
+        """``input`` (Temperature-COS-DPO), ``rescale`` (SPEC 5 with the embedded reference) or None."""
+        if "beta_control" in self.info:
+            return self.info["beta_control"]
+        return "input" if self.needs_beta else None  # sidecars written before beta_control existed
+
+    @property
+    def trained_beta(self) -> float | None:
+        """The beta the model was trained with (the default temperature of a rescaling artifact)."""
+        value = self.info.get("trained_beta", self.info.get("beta"))
+        return None if value is None else float(value)
 
     def run(self, *inputs: np.ndarray) -> np.ndarray:
         """Run the model on already-validated arrays in ``input_names`` order; float32 [B, L] scores."""
@@ -111,8 +125,9 @@ class ExportedRanker:
             weights: [m] (the same for every query) or [B, m]: non-negative, finite, summing to 1.
                 Required by weight-conditioned models, refused by the others.
             beta: DPO temperature > 0, a scalar or [B]; or ``log_beta`` instead. Required by
-                temperature-conditioned models, refused by the others (SPEC 5's run-time rescaling of a
-                Weight-COS-DPO model needs the reference ranker and is the caller's step).
+                Temperature-COS-DPO models. A Weight-COS-DPO artifact exported with its reference
+                ranker (``beta_control == "rescale"``) moves to it with SPEC 5's rescaling and defaults
+                to its trained beta. Refused by artifacts without a temperature input.
 
         Returns:
             float32 scores [B, L] ([L] for one query); padding positions are 0.
@@ -149,11 +164,13 @@ class ExportedRanker:
         elif weights is not None:
             raise InputError("this model is not conditioned on weights; do not pass weights")
         if self.needs_beta:
+            if beta is None and log_beta is None and self.beta_control == "rescale":
+                beta = self.trained_beta
             inputs.append(self._check_log_beta(beta, log_beta, b))
         elif beta is not None or log_beta is not None:
             raise InputError(
-                "this model is not conditioned on beta; rescale a Weight-COS-DPO model's scores with its "
-                "reference ranker instead (SPEC 5, ltr_cos.training.rescale_temperature)"
+                "this model is not conditioned on beta and has no reference ranker to rescale with "
+                "(SPEC 5); export a Weight-COS-DPO checkpoint without --fixed-beta for run-time beta"
             )
         scores = self.run(*inputs)
         return scores[0] if single else scores
@@ -204,7 +221,8 @@ class ExportedRanker:
         if lb.shape != (batch,):
             raise InputError(f"beta must be a scalar or [B] with B = {batch}, got shape {lb.shape}")
         beta_range = self.info.get("beta_range")
-        if beta_range is not None:
+        # a rescaling artifact was trained at one beta; beta_range describes no training there
+        if beta_range is not None and self.beta_control == "input":
             lo, hi = math.log(beta_range[0]), math.log(beta_range[1])
             if (lb < lo - 1e-6).any() or (lb > hi + 1e-6).any():
                 warnings.warn(

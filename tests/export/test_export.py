@@ -232,3 +232,121 @@ def test_export_does_not_change_the_ranker(tmp_path):
     export_ranker(ranker, tmp_path / "a", info=INFO)
     assert ranker.training
     assert all(torch.equal(before[k], v) for k, v in ranker.state_dict().items())
+
+
+# ------------------------------------------------------------- SPEC 5 rescaling inside the artifact
+
+TRAINED_BETA = 0.5
+
+
+def make_reference(arch: str) -> Ranker:
+    """An unconditioned ranker with the policy's backbone shape but other parameters (f_ref != f_theta)."""
+    torch.manual_seed(1)
+    return Ranker(F, arch=arch, normalization=NORM, **SMALL).eval()
+
+
+class _Rescaled(dict):
+    """(arch, conditioning, format) -> (policy, reference, artifact folder), exported on first use."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, key):
+        arch, conditioning, fmt = key
+        policy, reference = make(arch, conditioning, False), make_reference(arch)
+        info = (
+            {**INFO, "beta": TRAINED_BETA}
+            if conditioning
+            else {**INFO, "beta": TRAINED_BETA, "weighted_objectives": []}
+        )
+        path = export_ranker(policy, self.root / "-".join(map(str, key)), fmt, info=info, reference=reference)
+        self[key] = (policy, reference, path)
+        return self[key]
+
+
+@pytest.fixture(scope="module")
+def rescaled(tmp_path_factory):
+    return _Rescaled(tmp_path_factory.mktemp("rescaled"))
+
+
+def eager_rescaled(policy, reference, features, mask, weights, betas):
+    """The eager oracle: policy and reference in PyTorch, then ltr_cos.training.rescale_temperature."""
+    from ltr_cos.training import rescale_temperature
+
+    x, m = torch.from_numpy(features), torch.from_numpy(mask)
+    with torch.no_grad():
+        scores = policy(x, m, None if weights is None else torch.from_numpy(weights))
+        ref = reference(x, m)
+        if betas is None:
+            return scores.numpy()
+        return rescale_temperature(
+            scores, ref, TRAINED_BETA, torch.as_tensor(betas, dtype=torch.float32)
+        ).numpy()
+
+
+RESCALED = [
+    ("mlp", "film", "torchscript"),
+    ("mlp", "film", "onnx"),
+    ("transformer", "prompt", "torchscript"),
+    ("transformer", "prompt", "onnx"),
+    ("mlp", None, "torchscript"),  # a DPO-LS policy: no weights, the temperature only
+]
+
+
+@pytest.mark.parametrize("arch,conditioning,fmt", RESCALED)
+def test_rescaled_artifact_matches_policy_plus_rescale_temperature(rescaled, arch, conditioning, fmt):
+    policy, reference, path = rescaled[(arch, conditioning, fmt)]
+    artifact = load_artifact(path)
+    names = ["features", "mask"] + (["weights"] if conditioning else []) + ["log_beta"]
+    assert artifact.input_names == names and artifact.beta_control == "rescale"
+    for b, n, seed in ((6, 13, 10), (3, 40, 11)):
+        features, mask, weights, betas = random_lists(b, n, seed)
+        betas = betas * np.exp(np.random.default_rng(seed).uniform(-1, 1, b))  # also outside 0.1..10
+        w = weights if conditioning else None
+        got = artifact.score(features, mask, w, beta=betas)
+        expected = eager_rescaled(policy, reference, features, mask, w, betas)
+        assert got.shape == (b, n) and np.isfinite(got).all() and (got[~mask] == 0).all()
+        assert np.abs(got - expected).max() <= 1e-5
+        # guards: beta is live, and without one the artifact is the policy itself (trained beta)
+        assert np.abs(artifact.score(features, mask, w, beta=betas * 3) - got).max() > 1e-3
+        plain = eager_rescaled(policy, reference, features, mask, w, None)
+        assert np.abs(artifact.score(features, mask, w) - plain).max() <= 1e-5
+        assert np.abs(artifact.score(features, mask, w, beta=TRAINED_BETA) - plain).max() <= 1e-5
+
+
+def test_rescaled_sidecar_records_trained_beta_and_reference(rescaled):
+    _, reference, path = rescaled[("transformer", "prompt", "torchscript")]
+    info = json.loads((path / "ranker.json").read_text())
+    assert info["beta_control"] == "rescale" and info["trained_beta"] == TRAINED_BETA
+    assert info["condition_on_beta"] is False and info["conditioning"] == "prompt"
+    assert [spec["name"] for spec in info["inputs"]] == ["features", "mask", "weights", "log_beta"]
+    assert info["reference_config"] == {k: v for k, v in reference.config.items() if k != "normalization"}
+    # the log-uniform training range of temperature models means nothing here: no warning at beta=50
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_artifact(path).score(np.ones((1, 3, F), np.float32), weights=[0.5, 0.5], beta=50.0)
+
+
+def test_temperature_artifact_sidecar_says_beta_is_an_input(artifacts):
+    _, path = artifacts[("transformer", "film", True, "torchscript")]
+    info = json.loads((path / "ranker.json").read_text())
+    assert info["beta_control"] == "input" and load_artifact(path).beta_control == "input"
+    _, path = artifacts[("mlp", "film", False, "torchscript")]
+    assert json.loads((path / "ranker.json").read_text())["beta_control"] is None
+
+
+def test_rescaling_export_refuses_bad_references(tmp_path):
+    policy = make("mlp", "film", False)
+    info = {**INFO, "beta": TRAINED_BETA}
+    with pytest.raises(InputError, match="takes log_beta itself"):
+        export_ranker(make("mlp", "film", True), tmp_path / "a", info=info, reference=make_reference("mlp"))
+    with pytest.raises(InputError, match="must be unconditioned"):
+        export_ranker(policy, tmp_path / "a", info=info, reference=make("mlp", "film", False))
+    with pytest.raises(InputError, match="takes 3 features"):
+        export_ranker(policy, tmp_path / "a", info=info, reference=Ranker(3, hidden_sizes=(4,)))
+    with pytest.raises(InputError, match="trained beta"):
+        export_ranker(policy, tmp_path / "a", info={**INFO, "beta": None}, reference=make_reference("mlp"))
+    assert list(tmp_path.iterdir()) == []

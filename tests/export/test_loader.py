@@ -279,3 +279,82 @@ def test_command_errors_are_one_line(checkpoint, tmp_path, capsys):
         assert main(base + extra) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "o.tsv").exists()
+
+
+@pytest.fixture(scope="module")
+def weight_checkpoint(checkpoint):
+    """A Weight-COS-DPO checkpoint (FiLM on an MLP, no temperature input) on the same data."""
+    import pytorch_lightning as pl
+
+    from ltr_cos.training import CosDpoModule, ReferenceModule
+
+    tmp = checkpoint.parent
+    kw = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    pl.seed_everything(0)
+    reference = ReferenceModule(
+        n_features=F, objective_names=OBJECTIVES, feature_ids=FEATURE_IDS, hidden_sizes=[8]
+    )
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, enable_model_summary=False, **kw)
+    trainer.fit(reference, _lists(8, 0))
+    trainer.save_checkpoint(tmp / "reference_mlp.ckpt")
+    policy = CosDpoModule(
+        reference_ckpt=str(tmp / "reference_mlp.ckpt"),
+        n_features=F,
+        objective_names=OBJECTIVES,
+        feature_ids=FEATURE_IDS,
+        conditioning="film",
+        beta=0.5,
+        lr=0.05,
+    )
+    trainer = pl.Trainer(accelerator="cpu", max_epochs=2, enable_model_summary=False, **kw)
+    trainer.fit(policy, _lists(8, 1))
+    trainer.save_checkpoint(tmp / "weight_policy.ckpt")
+    return tmp / "weight_policy.ckpt"
+
+
+def test_rank_beta_on_a_weight_cos_dpo_model_rescales_with_the_reference(weight_checkpoint, tmp_path):
+    from ltr_cos.cli import main
+    from ltr_cos.training import load_ranker_from_checkpoint, rescale_temperature
+
+    art = tmp_path / "art"
+    assert main(["export", "--ckpt", str(weight_checkpoint), "--out", str(art)]) == 0
+    info = json.loads((art / "ranker.json").read_text())
+    assert info["beta_control"] == "rescale" and info["trained_beta"] == 0.5
+    qids, source = _write_libsvm(tmp_path / "in.txt", np.random.default_rng(1))
+    loaded = load_ranker_from_checkpoint(weight_checkpoint)
+    x = torch.from_numpy(source[:, np.array(FEATURE_IDS) - 1])
+    for beta in (None, 2.0, 0.2):
+        out = tmp_path / f"ranked-{beta}.tsv"
+        extra = [] if beta is None else ["--beta", str(beta)]
+        argv = ["rank", "--model", str(art), "--input", str(tmp_path / "in.txt"), "--weights", "0.3,0.7"]
+        assert main([*argv, *extra, "--out", str(out)]) == 0
+        table = [line.split("\t") for line in out.read_text().splitlines()[1:]]
+        for q in (7, 3, 9):
+            rows = x[qids == q][None]
+            mask = torch.ones(rows.shape[:2], dtype=torch.bool)
+            with torch.no_grad():
+                expected = loaded.ranker(rows, mask, torch.tensor([[0.3, 0.7]]))
+                if beta is not None:
+                    expected = rescale_temperature(expected, loaded.reference(rows, mask), 0.5, beta)
+            got = {int(r[1]): float(r[2]) for r in table if int(r[0]) == q}
+            got = [got[i] for i in range(rows.shape[1])]
+            np.testing.assert_allclose(got, expected[0].numpy(), rtol=0, atol=1e-5)
+    # the temperature is live: beta 0.2 moves the scores away from the trained-beta ones
+    low = np.loadtxt(tmp_path / "ranked-0.2.tsv", skiprows=1)[:, 2]
+    assert np.abs(low - np.loadtxt(tmp_path / "ranked-None.tsv", skiprows=1)[:, 2]).max() > 1e-4
+
+
+def test_fixed_beta_export_has_no_temperature_input(weight_checkpoint, checkpoint, tmp_path, capsys):
+    from ltr_cos.cli import main
+
+    art = tmp_path / "fixed"
+    assert main(["export", "--ckpt", str(weight_checkpoint), "--fixed-beta", "--out", str(art)]) == 0
+    info = json.loads((art / "ranker.json").read_text())
+    assert info["beta_control"] is None and [s["name"] for s in info["inputs"]][-1] == "weights"
+    (tmp_path / "in.txt").write_text("1 qid:1 1:0.5 2:1\n0 qid:1 1:0.1\n")
+    argv = ["rank", "--model", str(art), "--input", str(tmp_path / "in.txt"), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--weights", "0.3,0.7", "--beta", "2"]) == 2
+    assert "no reference ranker to rescale with" in capsys.readouterr().err
+    assert main([*argv, "--weights", "0.3,0.7"]) == 0
+    assert main(["export", "--ckpt", str(checkpoint), "--fixed-beta", "--out", str(tmp_path / "t")]) == 2
+    assert "--fixed-beta applies to Weight-COS-DPO checkpoints only" in capsys.readouterr().err
