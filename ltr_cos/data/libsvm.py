@@ -86,6 +86,7 @@ class _Rows:
     entry_row: np.ndarray  # int32/int64 [nnz] row of each id:value entry (0-based within the chunk)
     entry_col: np.ndarray  # int32/int64 [nnz] 0-based column (feature id - 1)
     entry_val: np.ndarray  # float32 [nnz]
+    n_lines: int = 0  # text lines of the chunk, blank and comment lines included
 
     @property
     def n(self) -> int:
@@ -96,9 +97,9 @@ class _Rows:
         return int(self.entry_col.max()) + 1 if len(self.entry_col) else 0
 
 
-def _empty_rows() -> _Rows:
+def _empty_rows(n_lines: int = 0) -> _Rows:
     z64 = np.zeros(0, np.int64)
-    return _Rows(z64, np.zeros(0, np.float32), np.zeros(0, bool), z64, z64, z64, np.zeros(0, np.float32))
+    return _Rows(z64, np.zeros(0, np.float32), np.zeros(0, bool), z64, z64, z64, np.zeros(0, np.float32), n_lines)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -221,13 +222,24 @@ def _string_array(offsets: np.ndarray, data: pa.Buffer, valid: np.ndarray | None
     return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int64)), data, bitmap)
 
 
+_BIT_TEMPLATES: dict[int, np.ndarray] = {}
+
+
 def _every_third_bit(n_bits: int, phase: int) -> np.ndarray:
-    """Arrow validity bitmap (uint8, LSB first) with bits phase, phase + 3, ... set; 24 bits repeat."""
-    bits = np.zeros(24, bool)
-    bits[phase::3] = True
-    pattern = np.packbits(bits, bitorder="little")
+    """Arrow validity bitmap (uint8, LSB first) with bits phase, phase + 3, ... set; 24 bits repeat.
+
+    Returns a fresh array (callers edit it), copied from a cached template that grows as needed.
+    """
     n_bytes = (n_bits + 7) // 8
-    return np.tile(pattern, n_bytes // 3 + 1)[:n_bytes]
+    template = _BIT_TEMPLATES.get(phase)
+    if template is None or len(template) < n_bytes:
+        bits = np.zeros(24, bool)
+        bits[phase::3] = True
+        pattern = np.packbits(bits, bitorder="little")
+        size = max(n_bytes, 1 << 16)
+        template = np.tile(pattern, size // 3 + 1)
+        _BIT_TEMPLATES[phase] = template
+    return template[:n_bytes].copy()
 
 
 def _set_bits(bitmap: np.ndarray, positions: np.ndarray, value: bool) -> None:
@@ -312,7 +324,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     row_line = np.flatnonzero(has_content)
     n_rows = len(row_line)
     if n_rows == 0:
-        return _empty_rows()
+        return _empty_rows(n_lines)
 
     # Each line becomes two strings: its content (valid) and the rest up to the next line's content
     # (comment, blanks, newline; null), so one split over the whole chunk skips every comment and the
@@ -320,8 +332,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     offsets = np.empty(2 * n_lines + 1, np.int64)
     offsets[0:-1:2] = line_start
     offsets[1::2] = content_end
-    offsets[0] = 0
-    offsets[-1] = len(chunk)
+    offsets[-1] = len(chunk)  # the first string starts at the first line's content: no leading blanks
     valid = np.zeros(2 * n_lines, bool)
     valid[0::2] = has_content
     words = pc.ascii_split_whitespace(_string_array(offsets, pa.py_buffer(chunk), valid))
@@ -343,7 +354,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     key_start = word_offsets[pair]
 
     # Structure: every id:value field holds exactly one colon, not at its ends; labels hold none.
-    colons = np.flatnonzero(data == _COLON).astype(word_offsets.dtype)
+    colons = np.flatnonzero(data == _COLON)
     if len(colons) != len(pair) or not (
         np.all(colons > key_start) and np.all(colons < word_offsets[1:][pair] - 1)
     ):
@@ -434,6 +445,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
         entry_row=entry_row,
         entry_col=fid - 1,
         entry_val=values32[feat],
+        n_lines=n_lines,
     )
 
 
@@ -465,9 +477,8 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
-def _iter_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """Yield (chunk of whole lines ending with a newline, 1-based line number of its first line)."""
-    line = 1
+def _iter_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    """Yield chunks of whole lines, each ending with a newline."""
     rest = b""
     with _open_binary(path) as handle:
         while True:
@@ -483,10 +494,9 @@ def _iter_chunks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
                 rest = block
                 continue
             chunk, rest = block[: cut + 1], block[cut + 1 :]
-            yield chunk, line
-            line += chunk.count(b"\n")
+            yield chunk
     if rest:
-        yield rest + b"\n", line
+        yield rest + b"\n"
 
 
 def read_query_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -635,9 +645,16 @@ def _check_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def _dense(rows: _Rows, n_features: int, row_offset: int = 0) -> np.ndarray:
-    features = np.zeros((rows.n, n_features), np.float32)
-    features[rows.entry_row - row_offset, rows.entry_col] = rows.entry_val
+def _dense(rows: _Rows, n_features: int) -> np.ndarray:
+    """Dense float32 [n, n_features] features of the rows (absent entries 0)."""
+    n = rows.n
+    if n and len(rows.entry_col) == n * n_features and np.array_equal(
+        rows.entry_col.reshape(n, n_features), np.broadcast_to(np.arange(n_features), (n, n_features))
+    ):
+        # every row lists ids 1..F in order (MSLR, LETOR): the values already are the matrix
+        return rows.entry_val.reshape(n, n_features)
+    features = np.zeros((n, n_features), np.float32)
+    features[rows.entry_row, rows.entry_col] = rows.entry_val
     return features
 
 
@@ -680,8 +697,10 @@ def _iter_resolved(
     resolver = _QidResolver(
         path, Path(query_file) if query_file is not None else None, require_qid, query_file is not None
     )
-    for chunk, first_line in _iter_chunks(path, chunk_bytes):
+    first_line = 1
+    for chunk in _iter_chunks(path, chunk_bytes):
         rows = _parse_chunk(chunk, first_line, str(path), n_features)
+        first_line += rows.n_lines
         if rows.n:
             yield rows, resolver.resolve(rows)
     resolver.finish()
