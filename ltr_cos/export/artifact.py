@@ -102,6 +102,40 @@ class _RescaledWeights(_Rescaled):
         return self._rescale(scores, self.reference(features, mask), log_beta)
 
 
+class _OnnxNormalizer(nn.Module):
+    """``FeatureNormalizer`` with a log1p that keeps float32 precision in ONNX.
+
+    The ONNX exporter writes log1p(a) as Log(1 + a), which loses most digits for small a (ONNX Runtime:
+    5e-5 relative error at a = 1e-3, 19% at 1e-7), and small raw features are common. Goldberg's form
+    log1p(a) = log(u) * a / (u - 1), u = 1 + a (a where u == 1), is accurate to a few ulp with plain ops.
+    """
+
+    enabled: bool
+
+    def __init__(self, normalizer: nn.Module) -> None:
+        super().__init__()
+        self.register_buffer("mean", normalizer.mean.detach().clone())
+        self.register_buffer("std", normalizer.std.detach().clone())
+        self.enabled = bool(normalizer.enabled)
+
+    def forward(self, features: Tensor) -> Tensor:
+        if not self.enabled:
+            return features
+        a = torch.abs(features)
+        u = a + 1.0
+        log1p = torch.where(u == 1.0, a, torch.log(u) * (a / (u - 1.0)))
+        return (torch.sign(features) * log1p - self.mean) / self.std
+
+
+def _for_onnx(ranker: Ranker | None) -> Ranker | None:
+    """A copy of the ranker whose normaliser exports to accurate ONNX (see ``_OnnxNormalizer``)."""
+    if ranker is None:
+        return None
+    out = copy.deepcopy(ranker)
+    out.normalizer = _OnnxNormalizer(ranker.normalizer)
+    return out
+
+
 def input_names(ranker: Ranker, rescaled: bool = False) -> list[str]:
     """The artifact's inputs for this ranker, in order (``rescaled``: exported with its reference)."""
     names = ["features", "mask"]
@@ -326,7 +360,8 @@ def export_ranker(
         if format == "torchscript":
             _write_torchscript(module, model_file)
         else:
-            _write_onnx(module, example_inputs(model, rescaled=rescaled), names, model_file)
+            onnx_module = _wrap(_for_onnx(model), _for_onnx(ref_model), trained_beta)
+            _write_onnx(onnx_module, example_inputs(model, rescaled=rescaled), names, model_file)
         sidecar = _sidecar(model, format, model_file, info, rescaled)
         if ref_model is not None:
             sidecar["reference_config"] = {k: v for k, v in ref_model.config.items() if k != "normalization"}

@@ -350,3 +350,17 @@ def test_rescaling_export_refuses_bad_references(tmp_path):
     with pytest.raises(InputError, match="trained beta"):
         export_ranker(policy, tmp_path / "a", info={**INFO, "beta": None}, reference=make_reference("mlp"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_onnx_keeps_log1p_precision_on_small_features(tmp_path):
+    """Small raw features with a small train std: ONNX's Log(1 + x) would miss 1e-5 here (about 1e-5 off)."""
+    g = np.random.default_rng(0)
+    raw = (g.standard_normal((5, 9, F)) * 10.0 ** g.uniform(-5, -2, (5, 9, F))).astype(np.float32)
+    logged = np.sign(raw) * np.log1p(np.abs(raw))
+    norm = {"mean": logged.mean((0, 1)).tolist(), "std": logged.std((0, 1)).tolist()}  # fitted on them
+    torch.manual_seed(0)
+    ranker = Ranker(F, hidden_sizes=(16,), normalization=norm).eval()
+    got = load_artifact(export_ranker(ranker, tmp_path / "a", "onnx")).score(raw)
+    with torch.no_grad():
+        expected = ranker(torch.from_numpy(raw), torch.ones(5, 9, dtype=torch.bool)).numpy()
+    assert np.abs(got - expected).max() <= 1e-6
