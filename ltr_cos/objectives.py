@@ -9,11 +9,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch is imported where it is used, so the data tools start without it
+    import torch
+    from torch import Tensor
 
 Transform = Literal["raw", "log1p", "quantile"]
 
@@ -134,6 +136,8 @@ def sample_weights(
     Returns:
         float32 [batch_size, m], each row on the simplex; one shared row when ``per_query`` is False.
     """
+    import torch
+
     if alpha <= 0:
         raise ValueError(f"Dirichlet alpha must be > 0, got {alpha}")
     rows = batch_size if per_query else 1
@@ -155,6 +159,8 @@ def sample_log_beta(
     device: torch.device | str | None = None,
 ) -> Tensor:
     """Sample log(beta) uniformly in [log beta_min, log beta_max]; float32 [batch_size]."""
+    import torch
+
     if not 0 < beta_min <= beta_max:
         raise ValueError(f"need 0 < beta_min <= beta_max, got {beta_min}, {beta_max}")
     u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
