@@ -33,6 +33,7 @@ _MAX_ID_DIGITS = 9  # feature ids up to 999,999,999 keep int64 arithmetic exact 
 _MAX_QID_DIGITS = 18
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _COLON, _HASH, _NEWLINE = 58, 35, 10
+_X_LOWER, _X_UPPER = ord("x"), ord("X")
 # What Arrow's string -> float64 cast accepts; the slow scan uses it so both paths agree on a bad number.
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 # ASCII whitespace as Arrow's ascii_split_whitespace sees it (the newline is handled apart)
@@ -348,6 +349,12 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     def line_of_word(index: int) -> int:
         return int(row_line[np.searchsorted(label_word, index, "right") - 1])
 
+    # Arrow's integer cast also reads hex ("0x10" -> 16); no valid field holds an x (ids, qids and
+    # numbers are decimal, "qid" has none), so one byte test keeps both paths on the documented grammar.
+    hex_mark = np.flatnonzero((data == _X_LOWER) | (data == _X_UPPER))
+    if len(hex_mark):
+        raise _Found(line_of_word(int(np.searchsorted(word_offsets, hex_mark[0], "right")) - 1))
+
     is_label = np.zeros(n_words, bool)
     is_label[label_word] = True
     pair = np.flatnonzero(~is_label)
@@ -405,12 +412,15 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     ints = _cast_or_find(_string_array(cut, text, int_bits), pa.int64(), line_of_word)
     qid = np.zeros(n_rows, np.int64)
     qid[qid_rows] = ints[3 * qid_words + 2]
+    too_long = np.abs(qid) >= 10**_MAX_QID_DIGITS
+    if too_long.any():
+        raise _Found(int(row_line[np.argmax(too_long)]))
 
     # Feature ids: positive integers, in range, no repeats within a row.
     fid = ints[0::3][feat]
     n_entries = fields - 1 - has_qid
     entry_row = np.repeat(np.arange(n_rows, dtype=np.int32 if n_rows < 2**31 else np.int64), n_entries)
-    bad = fid < 1
+    bad = (fid < 1) | (fid >= 10**_MAX_ID_DIGITS)  # the slow scan's "too large", not a huge dense block
     if n_features is not None:
         bad |= fid > n_features
     if bad.any():
