@@ -158,6 +158,12 @@ def build_cache(data_dir: str | os.PathLike, split: str, meta: dict | None = Non
     target = cache_dir / f"{split}-{_cache_key(parquet_path, info.get('sha256'))}.arrow"
     if target.exists():
         return target
+    # The cache is built once per file version, so checking the hash here costs one read per change and
+    # refuses a Parquet file altered after conversion (same rows and queries, other values).
+    expected = info.get("sha256")
+    if expected is not None and _sha256(parquet_path) != expected:
+        raise InputError(f"split {split!r}: the file's sha256 differs from meta.json's (changed after conversion?)",
+                         path=str(parquet_path))
     fd, tmp = tempfile.mkstemp(prefix=f".{split}.", suffix=".arrow.tmp", dir=cache_dir)
     os.close(fd)
     try:

@@ -392,7 +392,10 @@ def _read_reference_checkpoint(path: str) -> tuple[dict, dict[str, Tensor]]:
         raise InputError("reference_ckpt is required: the checkpoint of a stage-1 (ReferenceModule) run")
     if not Path(path).is_file():
         raise InputError("reference checkpoint not found", path)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickled objects refused by weights_only, truncated or foreign files
+        raise InputError(f"cannot read checkpoint safely ({type(exc).__name__}: {exc})", path) from exc
     return _ranker_from_module_state(checkpoint, "ranker.", path)
 
 
