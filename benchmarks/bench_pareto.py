@@ -5,7 +5,7 @@ Builds its own data and checkpoints in a temporary folder: an MSLR-shaped synthe
 features), then for each case a reference ranker and a Weight-COS-DPO policy, each trained for ONE epoch
 through ``ltr-cos fit`` (briefly trained: the speed of evaluation does not depend on how good the model
 is). Then, on the same test split, in the same process, ``evaluate_grid`` with ``weights_per_pass=None``
-(batched: the batch tiled over the grid, one forward) and ``weights_per_pass=1`` (a loop of one forward per
+(batched: ``Ranker.score_grid``, the condition-independent layers once per batch) and ``weights_per_pass=1`` (a loop of one forward per
 weight), timed as the median of ``--repeats`` runs over pre-collated batches (data loading is timed once,
 apart). The two tables must agree (max |diff| printed). Goal (issue 4): batched at least 5x faster.
 
@@ -90,10 +90,13 @@ def load_batches(data: Path, split: str, batch_size: int) -> tuple[list, float]:
     from torch.utils.data import DataLoader
 
     from ltr_cos.data.collate import collate_queries
-    from ltr_cos.data.dataset import RankingDataset
+    from ltr_cos.data.dataset import LengthSortedSampler, RankingDataset
 
     t0 = time.perf_counter()
-    loader = DataLoader(RankingDataset(data, split), batch_size=batch_size, collate_fn=collate_queries)
+    dataset = RankingDataset(data, split)
+    # the same batching as `ltr-cos pareto`: queries sorted by length, so batches pad little
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=LengthSortedSampler(dataset.lengths),
+                        collate_fn=collate_queries)
     batches = list(loader)
     return batches, time.perf_counter() - t0
 

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
     from ltr_cos.data.collate import collate_queries
-    from ltr_cos.data.dataset import RankingDataset, load_meta
+    from ltr_cos.data.dataset import LengthSortedSampler, RankingDataset, load_meta
     from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
     from ltr_cos.pareto.summary import summarize_grid
     from ltr_cos.training import load_ranker_from_checkpoint
@@ -88,7 +88,9 @@ def run(args: argparse.Namespace) -> dict:
     weighted = info["weighted_objectives"]
     grid = simplex_lattice(len(weighted), grid_step_to_steps(args.grid_step))
     dataset = RankingDataset(args.data, args.split)
-    loader = DataLoader(dataset, batch_size=args.batch_size, shuffle=False, collate_fn=collate_queries)
+    # queries sorted by length: each batch pads to lists of similar length, not to the split's longest
+    loader = DataLoader(dataset, batch_size=args.batch_size, sampler=LengthSortedSampler(dataset.lengths),
+                        collate_fn=collate_queries)
     ks = sorted({1, 5, 10, args.k})
     torch.set_grad_enabled(False)
 

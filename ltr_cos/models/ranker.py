@@ -293,3 +293,46 @@ class Ranker(nn.Module):
             first_shift, gamma, delta, prompts = self.conditioner(cond)
         scores = self.backbone(x, mask, first_shift, gamma, delta, prompts)
         return torch.where(mask, scores, torch.zeros_like(scores))
+
+    @torch.jit.unused
+    def score_grid(self, features: Tensor, mask: Tensor, weights: Tensor, log_beta: Optional[Tensor] = None) -> Tensor:
+        """Scores of one batch at G conditions: the same as G calls of ``forward``, computed together.
+
+        For the MLP, normalisation and the first linear layer do not depend on the condition, so they run
+        once per batch and only the later layers run per grid point; other rankers tile the batch.
+
+        Args:
+            features: float32 [B, L, F]; mask: bool [B, L].
+            weights: float32 [G, m], one row per grid point.
+            log_beta: float32 [G] or None.
+
+        Returns:
+            float32 [G, B, L] (padding exactly 0.0).
+        """
+        g, b = int(weights.shape[0]), int(features.shape[0])
+        if not isinstance(self.backbone, MLPBackbone) or self.conditioner is None or len(self.backbone.hidden) == 0:
+            # [B, L, F] -> [G*B, L, F]: grid-major tiling, one forward
+            tiled = features.unsqueeze(0).expand(g, *features.shape).reshape(g * b, *features.shape[1:])
+            tiled_mask = mask.unsqueeze(0).expand(g, *mask.shape).reshape(g * b, -1)
+            w = weights.repeat_interleave(b, dim=0)
+            lb = None if log_beta is None else log_beta.repeat_interleave(b, dim=0)
+            return self.forward(tiled, tiled_mask, w, lb).reshape(g, b, -1)
+        if features.dim() != 3 or features.shape[2] != self.n_features:
+            raise InputError(f"features must be [B, L, {self.n_features}], got {list(features.shape)}")
+        cond = self._conditioning_vector(g, weights, log_beta)  # [G, C]
+        first_shift, gamma, delta, _ = self.conditioner(cond)  # [G, 1, H] each, or None
+        x = self.normalizer(features.to(torch.float32))
+        x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x))
+        mlp = self.backbone
+        h = mlp.hidden[0](x).unsqueeze(0)  # [B, L, H1] once -> [1, B, L, H1], broadcast over G below
+        for i, layer in enumerate(mlp.hidden):
+            if i > 0:
+                h = layer(h)
+            if i == 0 and first_shift is not None:
+                h = h + first_shift.unsqueeze(1)  # [G, 1, H1] -> [G, 1, 1, H1]
+            if gamma is not None and delta is not None:
+                lo, hi = mlp.offsets[i], mlp.offsets[i] + mlp.widths[i]
+                h = h * (1.0 + gamma[:, :, lo:hi].unsqueeze(1)) + delta[:, :, lo:hi].unsqueeze(1)
+            h = mlp.dropout(torch.relu(h))
+        scores = mlp.out(h).squeeze(-1).expand(g, b, -1)  # [G, B, L]
+        return torch.where(mask.unsqueeze(0), scores, torch.zeros_like(scores))

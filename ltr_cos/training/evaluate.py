@@ -1,7 +1,8 @@
 """Evaluate a (conditioned) ranker over a grid of weight vectors: the data behind ``ltr-cos pareto``.
 
-Many weights go through one forward pass: the batch is tiled over a chunk of the grid
-([B, L, F] -> [G*B, L, F]), which is what makes profiling the whole front cheap.
+Many weights go through one pass (``Ranker.score_grid``): the condition-independent part of the
+ranker (normalisation and the MLP's first layer) runs once per batch and only the rest per weight;
+other rankers tile the batch over a chunk of the grid ([B, L, F] -> [G*B, L, F]).
 """
 
 from __future__ import annotations
@@ -87,16 +88,16 @@ def evaluate_grid(
         b = batch.batch_size
         ref_scores = None if use_log_beta or beta == trained_beta else reference(batch.features, batch.mask)
         for start in range(0, len(grid), chunk):
-            weights = grid_t[start:start + chunk]
+            weights = grid_t[start:start + chunk]  # [g, m]
             g = len(weights)
-            # [B, L, F] -> [g*B, L, F]; weights [g, m] -> [g*B, m] (grid-major, matching the tiling)
-            features = batch.features.unsqueeze(0).expand(g, *batch.features.shape).reshape(g * b, *batch.features.shape[1:])
-            mask = batch.mask.unsqueeze(0).expand(g, *batch.mask.shape).reshape(g * b, -1)
-            log_beta = torch.full((g * b,), math.log(beta)) if use_log_beta else None
-            if conditioned:
-                scores = policy(features, mask, weights.repeat_interleave(b, dim=0), log_beta).reshape(g, b, -1)
-            else:
-                scores = policy(features, mask).reshape(g, b, -1)
+            log_beta = torch.full((g,), math.log(beta)) if use_log_beta else None
+            if not conditioned:
+                scores = policy(batch.features, batch.mask).unsqueeze(0).expand(g, b, -1)
+            elif g == 1:  # one forward per weight: the plain call
+                scores = policy(batch.features, batch.mask, weights.expand(b, -1),
+                                None if log_beta is None else log_beta.expand(b)).unsqueeze(0)
+            else:  # [g, B, L], sharing the condition-independent work across the grid
+                scores = policy.score_grid(batch.features, batch.mask, weights, log_beta)
             if ref_scores is not None:
                 scores = rescale_temperature(scores, ref_scores.unsqueeze(0), trained_beta, beta)
             for j in range(g):
