@@ -47,9 +47,10 @@ class RunInfoCallback(pl.Callback):
     """Writes ``run_info.json`` (git commit, versions, command line) into the run folder."""
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if trainer.global_rank != 0 or trainer.log_dir is None:
+        log_dir = trainer.log_dir  # a broadcast: every rank must call it, or DDP setup hangs
+        if trainer.global_rank != 0 or log_dir is None:
             return
-        run_dir = Path(trainer.log_dir)
+        run_dir = Path(log_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         info = {
             "stage": stage,
