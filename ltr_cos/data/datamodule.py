@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSamplerWrapper
 from torch.utils.data import DataLoader
 
 from ltr_cos.data.collate import collate_queries
@@ -120,7 +121,15 @@ class RankingDataModule(pl.LightningDataModule):
 
     def _eval_loader(self, stage: str) -> DataLoader:
         dataset = self._dataset(self.splits[stage], train=False)
-        return self._loader(dataset, self.eval_batch_size, LengthSortedSampler(dataset.lengths))
+        sampler = LengthSortedSampler(dataset.lengths)
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            # Lightning's own DistributedSampler pads by repeating queries, which the summed NDCG states
+            # would count twice; this one shards without repeats (ranks may differ by one batch, which is
+            # safe in evaluation: no per-batch collectives).
+            sampler = UnrepeatedDistributedSamplerWrapper(sampler, num_replicas=trainer.world_size,
+                                                          rank=trainer.global_rank, shuffle=False)
+        return self._loader(dataset, self.eval_batch_size, sampler)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("validate")
