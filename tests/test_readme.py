@@ -41,13 +41,13 @@ def test_readme_quickstart_runs_and_the_front_moves_with_the_weight(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     # golden run: the reference ranker learned relevance (floor on main NDCG@10, validation split)
-    rows = list(csv.DictReader(open(tmp_path / "runs/quickstart/reference/metrics.csv")))
+    rows = list(csv.DictReader((tmp_path / "runs/quickstart/reference/metrics.csv").read_text().splitlines()))
     best_main = max(float(r["val/ndcg@10/relevance"]) for r in rows if r.get("val/ndcg@10/relevance"))
     assert best_main > 0.65
 
     # each auxiliary objective is higher at the corner that favours it than at the opposite corner
     out = tmp_path / "runs/quickstart/pareto"
-    grid = list(csv.DictReader(open(out / "pareto.csv")))
+    grid = list(csv.DictReader((out / "pareto.csv").read_text().splitlines()))
     favours_quality = next(r for r in grid if float(r["weight/quality"]) == 1.0)
     favours_clicks = next(r for r in grid if float(r["weight/url_clicks"]) == 1.0)
     assert float(favours_quality["ndcg@10/quality"]) > float(favours_clicks["ndcg@10/quality"]) + 0.05

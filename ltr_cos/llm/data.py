@@ -267,7 +267,7 @@ class LlmBatch:
     labels: Tensor
     mask: Tensor
 
-    def to(self, device: torch.device | str) -> "LlmBatch":
+    def to(self, device: torch.device | str) -> LlmBatch:
         return replace(self, **{k: getattr(self, k).to(device) for k in
                                 ("input_ids", "attention_mask", "response_mask", "labels", "mask")})
 

@@ -56,11 +56,20 @@ def run_demo(out: str | Path, steps: int = 60, lr: float = 2e-3, base: str = "sm
     responses_a = generate_responses(module.policy, module.tokenizer, prompts, weights_a, **kw)
     responses_b = generate_responses(module.policy, module.tokenizer, prompts, weights_b, **kw)
     reference = generate_responses(module.policy, module.tokenizer, prompts, None, reference=True, **kw)
+    # how far the two weights move the model: prompt vectors and response log-probs of one training query
+    with torch.no_grad():
+        module.eval()
+        wa, wb = torch.tensor([weights_a]), torch.tensor([weights_b])
+        prompt_gap = (module.policy.prompt_vectors(wa) - module.policy.prompt_vectors(wb)).abs().max().item()
+        batch = collate_encoded([dataset[0]], module.tokenizer.pad_token_id)
+        log_beta = torch.zeros(1)
+        logprob_gap = (module.score(batch, wa, log_beta)[0] - module.score(batch, wb, log_beta)[0]).abs().max().item()
     result = {
         "base": base, "steps": steps, "load_s": load_s, "train_s": train_s,
         "objectives": list(data.objective_names), "prompts": prompts,
         "weights_a": weights_a, "weights_b": weights_b,
         "responses_a": responses_a, "responses_b": responses_b, "responses_reference": reference,
+        "prompt_vector_gap": prompt_gap, "response_logprob_gap": logprob_gap,
         "mean_rewards": {
             tag: {"brevity": sum(brevity(p, r) for p, r in zip(prompts, rs)) / len(prompts),
                   "courtesy": sum(courtesy(p, r) for p, r in zip(prompts, rs)) / len(prompts)}

@@ -236,7 +236,7 @@ class Ranker(nn.Module):
         self, batch: int, weights: Optional[Tensor], log_beta: Optional[Tensor]
     ) -> Optional[Tensor]:
         """c = [weights, log_beta] float32 [B, C], or None for an unconditioned ranker."""
-        if weights is not None:
+        if weights is not None:  # noqa: SIM102 - kept apart so TorchScript refines Optional
             if weights.dim() != 2 or weights.shape[0] != batch or weights.shape[1] != self.n_weights:
                 raise InputError(
                     f"weights must be [B, m] = [{batch}, {self.n_weights}], got {list(weights.shape)}"
