@@ -308,10 +308,15 @@ class CosDpoModule(_RankingModule):
             weights = torch.tensor(self.hparams.fixed_weights, dtype=torch.float32, device=self.device)
             beta = torch.full((batch_size,), float(self.hparams.beta), device=self.device)
             return weights.expand(batch_size, -1), beta, None
+        # Drawn from (seed, step, rank) alone, not the global RNG, which Lightning's checkpoints do not
+        # hold: a run resumed from a checkpoint draws the same conditions as an uninterrupted one.
+        seed = (torch.initial_seed() + 1_000_003 * self.global_step + 7_919 * self.global_rank) % 2**63
+        generator = torch.Generator().manual_seed(seed)
         weights = sample_weights(batch_size, self.n_weights, alpha=self.hparams.alpha,
-                                 per_query=self.hparams.per_query_weights, device=self.device)
+                                 per_query=self.hparams.per_query_weights, generator=generator, device=self.device)
         if self.hparams.temperature_conditioning:
-            log_beta = sample_log_beta(batch_size, self.hparams.beta_min, self.hparams.beta_max, device=self.device)
+            log_beta = sample_log_beta(batch_size, self.hparams.beta_min, self.hparams.beta_max, generator=generator,
+                                       device=self.device)
             return weights, log_beta.exp(), log_beta
         beta = torch.full((batch_size,), float(self.hparams.beta), device=self.device)
         return weights, beta, None
