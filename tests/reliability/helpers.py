@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytorch_lightning as pl
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +30,8 @@ def make_dataset(root: Path, train_queries: int, vali_queries: int, docs=(3, 10)
 
 def ltr_cos(*args: str, cwd: Path, version: str = "v0", timeout: int = 600, wait: bool = True):
     """Run ``python -m ltr_cos.cli ARGS`` in ``cwd`` (run folder version fixed); CompletedProcess or Popen."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", LTR_COS_RUN_VERSION=version)
+    env = dict(os.environ, PYTHONUNBUFFERED="1", LTR_COS_RUN_VERSION=version,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     env.pop("CUDA_VISIBLE_DEVICES", None)
     command = [sys.executable, "-m", "ltr_cos.cli", *args]
     if not wait:
@@ -45,3 +49,18 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
 def series(rows: list[dict[str, float]], key: str) -> list[float]:
     """The values of ``key`` in logging order."""
     return [row[key] for row in rows if key in row]
+
+
+
+class KillAtStep(pl.Callback):
+    """SIGKILLs its own process just before training step ``step``: a hard crash at a known point.
+
+    Lives in the tests (not the package); a test adds it with ``--trainer.callbacks+=`` and PYTHONPATH.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
