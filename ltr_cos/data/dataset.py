@@ -336,10 +336,15 @@ class QuerySampler(Sampler):
     wrapper), and every rank draws the same order, which the distributed wrapper then shards.
     """
 
-    def __init__(self, dataset: RankingDataset, seed: int = 0, shuffle: bool = True) -> None:
+    def __init__(self, dataset: RankingDataset, seed: int = 0, shuffle: bool = True,
+                 batch_size: int | None = None, bucket_batches: int = 0) -> None:
         self.dataset = dataset
         self.seed = int(seed)
         self.shuffle = shuffle
+        self.batch_size = batch_size
+        self.bucket_batches = int(bucket_batches)
+        if self.bucket_batches > 0 and not batch_size:
+            raise ValueError("length bucketing needs the batch size")
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -354,9 +359,28 @@ class QuerySampler(Sampler):
         if self.shuffle:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             order = torch.randperm(n, generator=generator).tolist()
+            if self.bucket_batches > 0:
+                order = self._bucketed(order, generator)
         else:
             order = range(n)
         return iter([(i, epoch) for i in order])
+
+    def _bucketed(self, order: list[int], generator: torch.Generator) -> list[int]:
+        """Length bucketing: sort each window of ``bucket_batches`` batches by (capped) list length, cut
+        it into batches, and shuffle the batch order. Batches then hold lists of similar length, so they
+        pad little (with random order, padding is most of a batch), while the order stays random."""
+        lengths = np.asarray(self.dataset.lengths)
+        cap = self.dataset.max_list_length
+        if cap is not None:
+            lengths = np.minimum(lengths, cap)
+        size, window = int(self.batch_size), int(self.batch_size) * self.bucket_batches
+        batches: list[list[int]] = []
+        for start in range(0, len(order), window):
+            chunk = np.asarray(order[start:start + window])
+            chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+            batches.extend(chunk[i:i + size].tolist() for i in range(0, len(chunk), size))
+        shuffled = torch.randperm(len(batches), generator=generator).tolist()
+        return [i for b in shuffled for i in batches[b]]
 
 
 class LengthSortedSampler(Sampler):

@@ -201,3 +201,28 @@ def test_synthetic_to_convert_to_datamodule_chain(tmp_path):
             seen.add(q)
     assert seen == set(qid.tolist())
     assert sum(batch.batch_size for batch in dm.train_dataloader()) == 12
+
+
+def test_length_bucketing_pads_less_and_keeps_the_epoch_a_permutation(tmp_path):
+    rng = np.random.default_rng(5)
+    lengths = rng.integers(1, 200, size=240).tolist()
+    splits = {"train": random_split(rng, lengths, n_features=3, n_objectives=1)}
+    root = write_dataset_folder(tmp_path / "ds", splits, ["relevance"])
+
+    def padded_slots(bucket_batches):
+        dm = RankingDataModule(str(root), batch_size=8, max_list_length=None, bucket_batches=bucket_batches,
+                               seed=1)
+        loader = dm.train_dataloader()
+        loader.sampler.set_epoch(0)
+        batches = list(loader)
+        qids = sorted(q for b in batches for q in b.qids.tolist())
+        assert qids == sorted(set(splits["train"][0].tolist()))  # every query once per epoch
+        return sum(b.mask.numel() for b in batches), sum(int(b.mask.sum()) for b in batches), batches
+
+    plain_slots, real, plain = padded_slots(0)
+    bucket_slots, real_bucketed, bucketed = padded_slots(10)
+    assert real == real_bucketed == sum(lengths)
+    assert bucket_slots < 0.7 * plain_slots  # random batches pad far more
+    # batch order is still shuffled: not simply longest first
+    firsts = [int(b.mask.sum(1).max()) for b in bucketed]
+    assert firsts != sorted(firsts, reverse=True)
