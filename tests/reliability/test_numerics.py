@@ -191,7 +191,12 @@ def test_nan_in_a_batch_stops_fit_with_the_step_named(tmp_path):
     assert result.returncode != 0
     out = result.stdout + result.stderr
     assert "FloatingPointError" in out and "non-finite training loss" in out, out[-3000:]
-    # the step is the batch holding query 0 in the training order (QuerySampler, seed 0, epoch 0)
-    order = torch.randperm(48, generator=torch.Generator().manual_seed(0)).tolist()
-    assert f"at global step {order.index(0) // 8}, epoch 0" in out, out[-3000:]
+    # the step is the batch holding the poisoned first query in the datamodule's epoch-0 order (seed 0)
+    from ltr_cos.data.datamodule import RankingDataModule
+
+    datamodule = RankingDataModule(str(data), batch_size=8)
+    datamodule.setup("fit")
+    first_qid = int(datamodule._dataset("train", train=True).qids[0])
+    step = next(i for i, batch in enumerate(datamodule.train_dataloader()) if first_qid in batch.qids.tolist())
+    assert f"at global step {step}, epoch 0" in out, out[-3000:]
     assert not list((tmp_path / "ckpt").glob("*.ckpt")), "no checkpoint of the corrupted weights"
