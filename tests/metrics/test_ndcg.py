@@ -12,9 +12,15 @@ from sklearn.metrics import ndcg_score
 
 from ltr_cos.metrics import NDCGMetric, ndcg_per_query, ndcg_table
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # allRank imports pkg_resources, deprecated
-    from allrank.models.metrics import ndcg as allrank_ndcg
+
+
+def allrank_ndcg(*args, **kwargs):
+    """allRank's NDCG, imported on use (the oracle is a test dependency, absent from GPU images)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # allRank imports pkg_resources, deprecated
+        from allrank.models.metrics import ndcg
+
+    return ndcg(*args, **kwargs)
 
 LOG2_3 = math.log2(3.0)
 
