@@ -107,7 +107,7 @@ def time_grid(loaded, batches, grid, weights_per_pass, repeats: int):
     times, table = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        table = evaluate_grid(loaded, batches, grid, weights_per_pass=weights_per_pass)
+        table = evaluate_grid(loaded, batches, grid, weights_per_pass=weights_per_pass)  # ends on .item()s
         times.append(time.perf_counter() - t0)
     return float(np.median(times)), table
 
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=64, help="queries per batch (ltr-cos pareto's default)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    p.add_argument("--device", default="cpu", help="where evaluation runs (cpu or cuda); training runs on the CPU")
     p.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     p.add_argument("--json", default=None, help="also write the figures here")
     p.add_argument("--keep", default=None, help="build (or reuse) the data and checkpoints in this folder")
@@ -135,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         data = make_dataset(root, args.train_queries, args.test_queries)
         batches, load_s = load_batches(data, "test", args.batch_size)
+        batches = [b.to(args.device) for b in batches]
         meta = json.loads((data / "meta.json").read_text())
         rows = sum(int(b.mask.sum()) for b in batches)
         print(
             f"Pareto profiling, batched grid vs one forward per weight; torch {torch.__version__}, "
-            f"{args.threads} thread(s), {platform.processor() or platform.machine()}\n"
+            f"{args.threads} thread(s), {platform.processor() or platform.machine()}, evaluation on "
+            f"{torch.cuda.get_device_name() if args.device.startswith('cuda') else 'cpu'}\n"
             f"test split: {meta['splits']['test']['queries']} queries, {rows} documents, "
             f"{meta['n_features']} features, batches of {args.batch_size} (loading {load_s:.2f} s, not timed "
             f"below); dataset built in {time.perf_counter() - t0:.1f} s"
@@ -148,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             ckpt = train_case(root, data, name, *CASES[name])
             loaded = load_ranker_from_checkpoint(ckpt)
+            loaded.ranker.to(args.device)
+            loaded.reference.to(args.device)
+            time_grid(loaded, batches[:1], np.full((2, 2), 0.5), None, 1)  # warm-up (CUDA context, kernels)
             grid = simplex_lattice(
                 len(loaded.info["weighted_objectives"]), grid_step_to_steps(args.grid_step)
             )

@@ -34,6 +34,7 @@ def evaluate_reference(ranker: Ranker, batches: Iterable[RankingBatch], objectiv
     """NDCG@k of an unconditioned ranker for every objective: {"ndcg@k/objective": value}."""
     metric = NDCGMetric(objective_names, ks=tuple(ks), gain=gain, empty=empty)
     for batch in batches:
+        metric = metric.to(batch.features.device)
         metric.update(ranker(batch.features, batch.mask), batch.labels, batch.mask)
     return {key: float(value) for key, value in metric.compute().items()}
 
@@ -85,12 +86,15 @@ def evaluate_grid(
     metrics = [NDCGMetric(info["objective_names"], ks=tuple(ks), gain=gain, empty=empty) for _ in range(len(grid))]
     grid_t = torch.as_tensor(grid, dtype=torch.float32)
     for i, batch in enumerate(batches):
-        b = batch.batch_size
+        b, device = batch.batch_size, batch.features.device
+        if grid_t.device != device:  # metrics and conditions live where the batches are
+            grid_t = grid_t.to(device)
+            metrics = [metric.to(device) for metric in metrics]
         ref_scores = None if use_log_beta or beta == trained_beta else reference(batch.features, batch.mask)
         for start in range(0, len(grid), chunk):
             weights = grid_t[start:start + chunk]  # [g, m]
             g = len(weights)
-            log_beta = torch.full((g,), math.log(beta)) if use_log_beta else None
+            log_beta = torch.full((g,), math.log(beta), device=device) if use_log_beta else None
             if not conditioned:
                 scores = policy(batch.features, batch.mask).unsqueeze(0).expand(g, b, -1)
             elif g == 1:  # one forward per weight: the plain call
