@@ -43,6 +43,18 @@ def _git_commit() -> str | None:
         return None
 
 
+class RankingCheckpoint(ModelCheckpoint):
+    """ModelCheckpoint whose ``last.ckpt`` follows every validation, so ``--ckpt_path last`` resumes from
+    the latest epoch (Lightning 2.6 refreshes ``last.ckpt`` only when a new best is saved)."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # runs after the epoch's validation and after the parent's own saves at this step
+        super().on_train_epoch_end(trainer, pl_module)
+        if (self.save_last and not self._should_skip_saving_checkpoint(trainer)
+                and self._last_global_step_saved != trainer.global_step):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
 class RunInfoCallback(pl.Callback):
     """Writes ``run_info.json`` (git commit, versions, command line) into the run folder."""
 
@@ -75,7 +87,7 @@ class LtrCosCLI(LightningCLI):
     """LightningCLI with the ltr_cos links, checkpointing and run-folder bookkeeping."""
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(RankingCheckpoint, "checkpoint")
         parser.set_defaults({
             "checkpoint.monitor": "val/score",
             "checkpoint.mode": "max",

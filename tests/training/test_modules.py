@@ -149,3 +149,19 @@ def test_temperature_rescaling_matches_closed_form_optimum():
     # the rule is not trivially true: the un-rescaled beta=1 policy is far from the beta'=4 optimum
     assert (torch.softmax(4.0 * (f1 - ref), -1) - p_trained).abs().max() > 0.1
     assert math.isclose(float(rescale_temperature(torch.ones(1, 1), torch.zeros(1, 1), 2.0, 4.0)), 0.5)
+
+
+def test_last_checkpoint_follows_every_epoch(tmp_path):
+    """`--ckpt_path last` must resume from the latest epoch, not from the last improvement."""
+    from ltr_cos.training.cli import RankingCheckpoint
+
+    module = ReferenceModule(n_features=N_FEATURES, objective_names=OBJECTIVES, hidden_sizes=[8], lr=0.0)
+    callback = RankingCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/score", mode="max", save_last=True,
+                                 filename="best")
+    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, callbacks=[callback],
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, loader(make_lists(16)), loader(make_lists(8, seed=1)))
+    last = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)
+    best = torch.load(tmp_path / "ckpt" / "best.ckpt", weights_only=True)
+    assert best["epoch"] == 0  # lr = 0: the score never improves after the first epoch
+    assert last["epoch"] == 2
