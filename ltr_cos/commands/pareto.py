@@ -9,7 +9,6 @@ objectives, ``scatter_matrix.png`` for more), into a temporary folder renamed wh
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -41,14 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def run(args: argparse.Namespace) -> dict:
     import numpy as np
     import pandas as pd
@@ -57,6 +48,7 @@ def run(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
     from ltr_cos.data.collate import collate_queries
+    from ltr_cos.data.convert import sha256_file
     from ltr_cos.data.dataset import LengthSortedSampler, RankingDataset, load_meta
     from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
     from ltr_cos.pareto.summary import summarize_grid
@@ -124,7 +116,7 @@ def run(args: argparse.Namespace) -> dict:
         "k": args.k, "gain": args.gain, "empty_rule": args.empty, "split": args.split,
         "grid_step": args.grid_step, "grid_size": len(grid), "betas": sorted(set(table["beta"])),
         "reference_ranker_ndcg": ref_point,
-        "model": {"checkpoint": str(args.ckpt), "sha256": _sha256(Path(args.ckpt)),
+        "model": {"checkpoint": str(args.ckpt), "sha256": sha256_file(args.ckpt),
                   "conditioning": info["conditioning"], "temperature_conditioning": info["condition_on_beta"],
                   "trained_beta": info["beta"]},
         "data": {"folder": str(args.data), "split_sha256": meta["splits"][args.split].get("sha256"),

@@ -8,6 +8,7 @@ once per process. Features and labels are zero-copy numpy views of that map.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -22,20 +23,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from ltr_cos.data.convert import sha256_file
 from ltr_cos.errors import InputError
 
 FORMAT_VERSION = 1
 CACHE_DIR = ".cache"
 _CACHE_ENV = "LTR_COS_CACHE_DIR"  # where caches go when the dataset folder is read-only
 _BATCH_ROWS = 65_536  # rows per Parquet read while building the cache (bounds its memory)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _query_starts(qid: np.ndarray) -> np.ndarray:
@@ -116,7 +110,7 @@ def load_meta(data_dir: str | os.PathLike, verify_hash: bool = False) -> dict:
             raise InputError(f"split {split!r} has {queries} queries but meta.json says {info['queries']}",
                              path=str(path))
         if verify_hash:
-            actual = _sha256(path)
+            actual = sha256_file(path)
             if actual != info.get("sha256"):
                 raise InputError(f"split {split!r}: sha256 {actual} differs from meta.json's {info.get('sha256')}",
                                  path=str(path))
@@ -161,7 +155,7 @@ def build_cache(data_dir: str | os.PathLike, split: str, meta: dict | None = Non
     # The cache is built once per file version, so checking the hash here costs one read per change and
     # refuses a Parquet file altered after conversion (same rows and queries, other values).
     expected = info.get("sha256")
-    if expected is not None and _sha256(parquet_path) != expected:
+    if expected is not None and sha256_file(parquet_path) != expected:
         raise InputError(f"split {split!r}: the file's sha256 differs from meta.json's (changed after conversion?)",
                          path=str(parquet_path))
     fd, tmp = tempfile.mkstemp(prefix=f".{split}.", suffix=".arrow.tmp", dir=cache_dir)
@@ -196,10 +190,8 @@ def build_cache(data_dir: str | os.PathLike, split: str, meta: dict | None = Non
         raise
     for stale in cache_dir.glob(f"{split}-*.arrow"):  # caches of earlier versions of this split
         if stale != target:
-            try:
+            with contextlib.suppress(OSError):  # another process may have removed it already
                 stale.unlink()
-            except OSError:
-                pass
     return target
 
 
@@ -277,7 +269,9 @@ class RankingDataset(Dataset):
             starts.append(s)
             ends.append(np.r_[s[1:], len(qid)].astype(np.int64))
             qids.append(qid[s])
-        cat = (lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+        def cat(parts: list[np.ndarray]) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
         self._batch_index, self._starts, self._ends = cat(batch_index), cat(starts), cat(ends)
         self.qids = cat(qids).astype(np.int64)
         self.lengths = self._ends - self._starts  # int64 [Q] candidates per query
