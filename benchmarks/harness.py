@@ -511,7 +511,7 @@ def run_isolated(fn: Callable, threads: int = 1, **kwargs) -> dict:
         status, payload = parent.recv()
     except EOFError:
         proc.join()
-        raise RuntimeError(f"{fn.__name__} died without a result (exit code {proc.exitcode}; out of memory?)")
+        raise RuntimeError(f"{fn.__name__} died without a result (exit code {proc.exitcode}; out of memory?)") from None
     proc.join()
     if status != "ok":
         raise RuntimeError(f"{fn.__name__} failed:\n{payload}")

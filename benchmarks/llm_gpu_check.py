@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": wall, "loss_first_window": curve[0][1], "loss_last_window": curve[-1][1], "loss_curve": curve,
         "params_total": n_total, "params_trained": n_train,
     }
-    print("loss curve (mean over windows of %d steps):" % window)
+    print(f"loss curve (mean over windows of {window} steps):")
     for step, value in curve:
         print(f"  step {step:5d}  loss {value:.4f}")
     print(f"tokens/s: {figures['tokens_per_s']:.0f}  ({figures['steps_per_s']:.2f} steps/s after {warmup} warm-up steps)")

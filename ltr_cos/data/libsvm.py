@@ -267,7 +267,7 @@ def _parse_chunk(chunk: bytes, first_line: int, path: str, n_features: int | Non
         return _parse_chunk_fast(chunk, first_line, n_features)
     except _Found as found:
         _raise_first_error(chunk, first_line, path, n_features, found.line)
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise AssertionError("unreachable") from None  # pragma: no cover
 
 
 def _raise_first_error(chunk: bytes, first_line: int, path: str, n_features: int | None, line: int) -> None:

@@ -4,10 +4,9 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
-
-jsonschema = pytest.importorskip("jsonschema")
 
 from benchmarks import run as bench_run
 from benchmarks.harness import GRID_METHODS, QUICK, DatasetRun, run_dataset

@@ -39,7 +39,7 @@ def test_fit_generate_pareto(tmp_path, capsys):
     assert main(["pareto", "--checkpoint", str(ckpt), "--prompt", "How do I make tea?", "--grid-step", "0.5",
                  "--reward", "helpful=rule:detail", "--reward", "harmless=rule:caution",
                  "--max-new-tokens", "3", "--out", str(out)]) == 0
-    rows = list(csv.DictReader(open(out / "pareto.csv")))
+    rows = list(csv.DictReader((out / "pareto.csv").read_text().splitlines()))
     assert [r["weight/helpful"] for r in rows] == ["1.0", "0.5", "0.0"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["objectives"] == ["helpful", "harmless"] and summary["grid_size"] == 3

@@ -13,7 +13,6 @@ from sklearn.metrics import ndcg_score
 from ltr_cos.metrics import NDCGMetric, ndcg_per_query, ndcg_table
 
 
-
 def allrank_ndcg(*args, **kwargs):
     """allRank's NDCG, imported on use (the oracle is a test dependency, absent from GPU images)."""
     with warnings.catch_warnings():
