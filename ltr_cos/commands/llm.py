@@ -172,15 +172,16 @@ def _pareto(argv: list[str]) -> int:
 def _demo(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ltr-cos llm demo", description="SmolLM2-135M CPU demo (see docs/llm.md)")
     p.add_argument("--out", default="runs/llm_demo", help="folder for data, checkpoint and generations")
-    p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--beta", type=float, default=0.5, help="DPO temperature (larger stays nearer the reference)")
     p.add_argument("--base", default="smollm2", help="base model spec (smollm2, or random:llama for a quick try)")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     from ltr_cos.llm.demo import run_demo
 
-    result = run_demo(args.out, steps=args.steps, lr=args.lr, base=args.base,
+    result = run_demo(args.out, steps=args.steps, lr=args.lr, beta=args.beta, base=args.base,
                       max_new_tokens=args.max_new_tokens, seed=args.seed)
     print(f"\ntrained {args.steps} steps in {result['train_s']:.0f} s; generations at two weights:")
     for prompt, a, b in zip(result["prompts"], result["responses_a"], result["responses_b"]):

@@ -25,8 +25,8 @@ from .synthetic import QUESTIONS, style_records
 N_TRAIN = 18
 
 
-def run_demo(out: str | Path, steps: int = 60, lr: float = 2e-3, base: str = "smollm2", max_new_tokens: int = 32,
-             seed: int = 0, batch_size: int = 2) -> dict[str, Any]:
+def run_demo(out: str | Path, steps: int = 40, lr: float = 3e-4, base: str = "smollm2", max_new_tokens: int = 32,
+             seed: int = 0, batch_size: int = 2, beta: float = 0.5) -> dict[str, Any]:
     """Train for ``steps`` steps and generate at two weights; writes train.jsonl, policy.ckpt, generations.json."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -37,7 +37,7 @@ def run_demo(out: str | Path, steps: int = 60, lr: float = 2e-3, base: str = "sm
     template = "chat" if base == "smollm2" else "Question: {prompt}\nAnswer: "
     t0 = time.perf_counter()
     module = LlmCosDpoModule(base=base, objectives=data.objective_names, n_prompts=4, lora_r=8, lora_alpha=16,
-                             beta=0.5, form="pl", lr=lr, prompt_template=template, seed=seed)
+                             beta=beta, form="pl", lr=lr, prompt_template=template, seed=seed)
     load_s = time.perf_counter() - t0
     dataset = PreferenceDataset(data, module.tokenizer, template, 128, 48)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
