@@ -19,6 +19,17 @@ def shared_real() -> Path:
     return SHARED_REAL
 
 
+@pytest.fixture()
+def one_thread():
+    """Tiny models run fastest on one thread, and the test machine is shared."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

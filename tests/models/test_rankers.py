@@ -26,13 +26,7 @@ VARIANTS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and the test machine is shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(arch: str, conditioning: str | None = None, beta: bool = False, seed: int = 0, **kw) -> Ranker:
