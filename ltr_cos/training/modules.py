@@ -63,6 +63,20 @@ class _RankingModule(pl.LightningModule):
         params = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
 
+    # Each stage defines _eval_step(batch, metrics) and _eval_end(stage, metrics) over its own
+    # ``val_metrics`` / ``test_metrics`` (one metric, or one per validation grid weight).
+    def validation_step(self, batch: RankingBatch, batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val", self.val_metrics)
+
+    def test_step(self, batch: RankingBatch, batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test", self.test_metrics)
+
     def _check_finite(self, loss: Tensor) -> None:
         # Stop at once rather than let one NaN batch corrupt every weight through the optimiser.
         if not torch.isfinite(loss):
@@ -119,8 +133,8 @@ class ReferenceModule(_RankingModule):
             n_layers=n_layers, dim_feedforward=dim_feedforward, dropout=dropout, normalization=normalization,
         )
         self.loss_fn = _REFERENCE_LOSSES[loss]
-        self.val_metric = self._build_metric()
-        self.test_metric = self._build_metric()
+        self.val_metrics = self._build_metric()
+        self.test_metrics = self._build_metric()
 
     def forward(self, features: Tensor, mask: Tensor) -> Tensor:
         return self.ranker(features, mask)
@@ -143,18 +157,6 @@ class ReferenceModule(_RankingModule):
             self.log(f"{stage}/{key}", value, prog_bar=key == f"ndcg@10/{self.objective_names[0]}")
         main_key = f"ndcg@{max(self.hparams.ndcg_ks)}/{self.objective_names[MAIN_OBJECTIVE]}"
         self.log(f"{stage}/score", values[main_key])
-
-    def validation_step(self, batch: RankingBatch, batch_idx: int) -> None:
-        self._eval_step(batch, self.val_metric)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_end("val", self.val_metric)
-
-    def test_step(self, batch: RankingBatch, batch_idx: int) -> None:
-        self._eval_step(batch, self.test_metric)
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_end("test", self.test_metric)
 
     def predict_step(self, batch: RankingBatch, batch_idx: int) -> dict[str, Tensor]:
         return {"qids": batch.qids, "scores": self(batch.features, batch.mask), "mask": batch.mask}
@@ -368,21 +370,6 @@ class CosDpoModule(_RankingModule):
         volume = hypervolume(front, np.zeros(front.shape[1]), maximize=True)
         self.log(f"{stage}/hypervolume", volume)
         self.log(f"{stage}/score", volume)
-
-    def on_validation_epoch_start(self) -> None:
-        self.val_grid = self.val_grid.to(self.device)
-
-    def validation_step(self, batch: RankingBatch, batch_idx: int) -> None:
-        self._eval_step(batch, self.val_metrics)
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_end("val", self.val_metrics)
-
-    def test_step(self, batch: RankingBatch, batch_idx: int) -> None:
-        self._eval_step(batch, self.test_metrics)
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_end("test", self.test_metrics)
 
     def predict_step(self, batch: RankingBatch, batch_idx: int) -> dict[str, Tensor]:
         w = self.hparams.predict_weights or [1.0 / self.n_weights] * self.n_weights
