@@ -45,8 +45,14 @@ class LlmCosDpoModule(pl.LightningModule):
         weights_per_query: one w per prompt (else one per batch).
         form: listwise DPO form, ``pl`` (exact DPO for pairs) or ``listnet``.
         cosine_lambda: COSMOS cosine term weight.
+        sft_weight: weight of an optional likelihood anchor (RPO, Pang et al. 2024): sum_k w_k times the
+            per-token negative log-likelihood, under the conditioned policy, of the best response for
+            objective k. It keeps the preferred answers likely, which plain DPO on a few examples lets
+            fall (degenerate text); 0 (the default) is plain COS-DPO.
         lora_r, lora_alpha, lora_dropout, lora_target_modules: LoRA settings.
         lr, weight_decay, warmup_steps: AdamW with linear warm-up.
+        prompt_lr: learning rate of the hyper-prompt MLP (default: ``lr``). The prompts start as the
+            embeddings of random tokens and usually need a larger step than the LoRA adapters.
         gradient_checkpointing: recompute activations in backward (less memory).
         prompt_template: how prompts are rendered (linked from the data module; kept for generation).
         seed: seeds random bases, adapters and prompts.
@@ -69,6 +75,7 @@ class LlmCosDpoModule(pl.LightningModule):
         weights_per_query: bool = True,
         form: Literal["pl", "listnet"] = "pl",
         cosine_lambda: float = 0.0,
+        sft_weight: float = 0.0,
         lora_r: int = 8,
         lora_alpha: int = 16,
         lora_dropout: float = 0.0,
@@ -76,6 +83,7 @@ class LlmCosDpoModule(pl.LightningModule):
         lr: float = 1e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 0,
+        prompt_lr: float | None = None,
         gradient_checkpointing: bool = False,
         prompt_template: str = "plain",
         seed: int = 0,
@@ -89,6 +97,8 @@ class LlmCosDpoModule(pl.LightningModule):
             raise ValueError(f"weighted objectives {unknown} are not among the objectives {self.objective_names}")
         self.weighted_names = weighted
         self.weighted_columns = [self.objective_names.index(w) for w in weighted]
+        if sft_weight < 0:
+            raise ValueError(f"sft_weight must be >= 0, got {sft_weight}")
         if beta <= 0 or not 0 < beta_range[0] <= beta_range[1]:
             raise ValueError(f"beta must be > 0 and 0 < beta_min <= beta_max, got {beta}, {beta_range}")
         self.tokenizer = tokenizer if tokenizer is not None and not isinstance(tokenizer, str) else \
@@ -135,11 +145,33 @@ class LlmCosDpoModule(pl.LightningModule):
         return scores.reshape(b, n), ref_scores.reshape(b, n)
 
     def loss(self, batch: LlmBatch, weights: Tensor, log_beta: Tensor):
-        """COS-DPO loss (``CosDpoOutput``) of a batch at given weights [B, m] and log_beta [B]."""
+        """COS-DPO loss (``CosDpoOutput``) of a batch at given weights [B, m] and log_beta [B]; with
+        ``sft_weight > 0`` its ``loss`` also holds the likelihood anchor (see ``anchor_nll``)."""
+        out, anchor = self.loss_terms(batch, weights, log_beta)
+        return out if anchor is None else out._replace(loss=out.loss + self.hparams.sft_weight * anchor)
+
+    def loss_terms(self, batch: LlmBatch, weights: Tensor, log_beta: Tensor):
+        """(COS-DPO ``CosDpoOutput``, anchor NLL scalar or None when ``sft_weight`` is 0), not yet summed."""
         scores, ref_scores = self.score(batch, weights, log_beta)
         hp = self.hparams
-        return cos_dpo_loss(scores, ref_scores, batch.labels, batch.mask, weights, log_beta.exp(),
-                            self.weighted_columns, form=hp.form, cosine_lambda=hp.cosine_lambda)
+        out = cos_dpo_loss(scores, ref_scores, batch.labels, batch.mask, weights, log_beta.exp(),
+                           self.weighted_columns, form=hp.form, cosine_lambda=hp.cosine_lambda)
+        return out, (self.anchor_nll(scores, batch, weights) if hp.sft_weight > 0 else None)
+
+    def anchor_nll(self, scores: Tensor, batch: LlmBatch, weights: Tensor) -> Tensor:
+        """mean_b sum_k w_bk * NLL per token of the best response of prompt b for objective k (a scalar).
+
+        Objectives whose labels are all equal for a prompt have no best response and add nothing; of
+        several equally best responses the first is taken.
+        """
+        lengths = batch.response_mask.sum(-1).clamp_min(1).float()            # [B, N]
+        nll = -scores / lengths                                                # [B, N]
+        labels = batch.labels[..., self.weighted_columns].masked_fill(~batch.mask[..., None], float("-inf"))
+        best = labels.argmax(1)                                                # [B, m]
+        lo = batch.labels[..., self.weighted_columns].masked_fill(~batch.mask[..., None], float("inf")).amin(1)
+        valid = labels.amax(1) > lo                                            # [B, m]
+        picked = nll.gather(1, best)                                           # [B, m]
+        return (weights * valid * picked).sum(1).mean()
 
     def sample_conditions(self, batch_size: int) -> tuple[Tensor, Tensor]:
         """Training draws: weights float32 [B, m] and log_beta float32 [B]."""
@@ -155,13 +187,16 @@ class LlmCosDpoModule(pl.LightningModule):
 
     def training_step(self, batch: LlmBatch, batch_idx: int) -> Tensor:
         weights, log_beta = self.sample_conditions(len(batch))
-        out = self.loss(batch, weights, log_beta)
-        if not torch.isfinite(out.loss):
+        out, anchor = self.loss_terms(batch, weights, log_beta)
+        loss = out.loss if anchor is None else out.loss + self.hparams.sft_weight * anchor
+        if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at step {self.global_step}")
-        self.log("train/loss", out.loss, prog_bar=True, batch_size=len(batch))
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
+        if anchor is not None:
+            self.log("train/anchor_nll", anchor.detach(), batch_size=len(batch))
         for name, value in zip(self.weighted_names, out.per_objective.detach()):
             self.log(f"train/loss/{name}", value, batch_size=len(batch))
-        return out.loss
+        return loss
 
     def validation_step(self, batch: LlmBatch, batch_idx: int) -> None:
         # one-hot weights: the policy is then asked for one objective, and its implicit reward
@@ -179,8 +214,14 @@ class LlmCosDpoModule(pl.LightningModule):
                                                             batch.mask), batch_size=b)
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        hp = self.hparams
+        prompt_ids = {id(p) for p in self.policy.hyper_prompt.parameters()} if self.policy.hyper_prompt else set()
+        trained = [p for p in self.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in trained if id(p) not in prompt_ids], "lr": hp.lr}]
+        prompt_params = [p for p in trained if id(p) in prompt_ids]
+        if prompt_params:
+            groups.append({"params": prompt_params, "lr": hp.prompt_lr if hp.prompt_lr is not None else hp.lr})
+        opt = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
         warmup = max(0, int(self.hparams.warmup_steps))
         if warmup == 0:
             return opt

@@ -185,3 +185,51 @@ def test_temperature_conditioning_uses_beta(tok):
     assert (a - b).abs().max() > 1e-4
     with pytest.raises(ValueError, match="log_beta"):
         module.policy.prompt_vectors(w)
+
+
+def test_anchor_adds_weighted_nll_of_each_objectives_best_response(tok):
+    module = make_module(tok, beta=0.5, sft_weight=0.7)
+    plain = make_module(tok, beta=0.5)
+    batch = pair_batch(tok)
+    weights = torch.tensor([[0.3, 0.7], [1.0, 0.0], [0.6, 0.4]])
+    log_beta = torch.full((3,), math.log(0.5))
+    scores, _ = module.score(batch, weights, log_beta)
+    lengths = batch.response_mask.sum(-1)
+    # by hand: prompt b, objective k -> the response with the larger label; NLL per response token
+    expected = 0.0
+    for b in range(3):
+        for k in range(2):
+            best = int(batch.labels[b, :, k].argmax())
+            expected += weights[b, k].item() * -scores[b, best].item() / lengths[b, best].item()
+    expected /= 3
+    assert module.anchor_nll(scores, batch, weights).item() == pytest.approx(expected, rel=1e-5)
+    with_anchor = module.loss(batch, weights, log_beta).loss.item()
+    without = plain.loss(batch, weights, log_beta).loss.item()
+    assert with_anchor == pytest.approx(without + 0.7 * expected, rel=1e-5)
+
+
+def test_anchor_skips_objectives_with_equal_labels(tok):
+    module = make_module(tok, sft_weight=1.0)
+    batch = pair_batch(tok)
+    batch.labels[0, :, 0] = 1.0        # prompt 0: no best response for objective 0
+    weights = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    scores = -torch.arange(1.0, 7.0).reshape(3, 2)
+    lengths = batch.response_mask.sum(-1).float()
+    best = batch.labels[..., 0].argmax(1)
+    idx = torch.arange(3)
+    expected = (-scores[idx, best] / lengths[idx, best])[1:].sum() / 3
+    assert module.anchor_nll(scores, batch, weights).item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="sft_weight"):
+        make_module(tok, sft_weight=-1.0)
+
+
+def test_prompt_lr_gives_the_hyper_prompt_its_own_step(tok):
+    module = make_module(tok, lr=1e-4, prompt_lr=5e-3)
+    opt = module.configure_optimizers()
+    by_lr = {g["lr"]: {id(p) for p in g["params"]} for g in opt.param_groups}
+    assert set(by_lr) == {1e-4, 5e-3}
+    assert by_lr[5e-3] == {id(p) for p in module.policy.hyper_prompt.parameters()}
+    trained = {id(p) for p in module.parameters() if p.requires_grad}
+    assert by_lr[1e-4] | by_lr[5e-3] == trained and not by_lr[1e-4] & by_lr[5e-3]
+    same = make_module(tok, lr=1e-4).configure_optimizers()
+    assert [g["lr"] for g in same.param_groups] == [1e-4, 1e-4]
