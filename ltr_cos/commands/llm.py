@@ -172,20 +172,42 @@ def _pareto(argv: list[str]) -> int:
 def _demo(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ltr-cos llm demo", description="SmolLM2-135M CPU demo (see docs/llm.md)")
     p.add_argument("--out", default="runs/llm_demo", help="folder for data, checkpoint and generations")
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--lr", type=float, default=3e-4)
-    p.add_argument("--beta", type=float, default=0.5, help="DPO temperature (larger stays nearer the reference)")
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--lr", type=float, default=5e-4, help="learning rate of the LoRA adapters")
+    p.add_argument("--beta", type=float, default=0.1, help="DPO temperature (larger stays nearer the reference)")
+    p.add_argument("--sft-weight", type=float, default=2.0,
+                   help="weight of the likelihood anchor on each objective's best answer (0 = plain COS-DPO)")
+    p.add_argument("--prompt-lr", type=float, default=3e-3, help="learning rate of the hyper-prompt MLP")
     p.add_argument("--base", default="smollm2", help="base model spec (smollm2, or random:llama for a quick try)")
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     from ltr_cos.llm.demo import run_demo
 
+    print(f"training COS-DPO on {args.base} for {args.steps} steps (objectives brevity, courtesy) ...", flush=True)
     result = run_demo(args.out, steps=args.steps, lr=args.lr, beta=args.beta, base=args.base,
-                      max_new_tokens=args.max_new_tokens, seed=args.seed)
-    print(f"\ntrained {args.steps} steps in {result['train_s']:.0f} s; generations at two weights:")
-    for prompt, a, b in zip(result["prompts"], result["responses_a"], result["responses_b"]):
-        print(f"\n  Q: {prompt}\n    w={result['weights_a']}: {a}\n    w={result['weights_b']}: {b}")
+                      max_new_tokens=args.max_new_tokens, seed=args.seed, sft_weight=args.sft_weight,
+                      prompt_lr=args.prompt_lr, progress=True)
+    print(f"\ntrained {args.steps} steps in {result['train_s']:.0f} s; generations on held-out questions:")
+    for i, prompt in enumerate(result["prompts"]):
+        print(f"\n  Q: {prompt}")
+        for point in (result["grid"][0], result["grid"][-1]):
+            print(f"    w={point['weights']}: {point['responses'][i]}")
+        print(f"    reference: {result['responses_reference'][i]}")
+    print("\nmean rule rewards over the held-out questions (brevity = minus words, courtesy = courtesy phrases;")
+    print("correct = share of answers that name the right answer, not an objective):")
+    print("  w(brevity)  w(courtesy)  brevity  courtesy  correct")
+    for point in result["grid"]:
+        r = point["mean_rewards"]
+        print(f"  {point['weights'][0]:10.2f}  {point['weights'][1]:11.2f}  {r['brevity']:7.2f}  {r['courtesy']:8.2f}"
+              f"  {r['correct']:7.2f}")
+    r = result["mean_rewards"]["reference"]
+    print(f"  {'reference':>23}  {r['brevity']:7.2f}  {r['courtesy']:8.2f}  {r['correct']:7.2f}")
+    acc = ", ".join(f"{k} {v:.2f}" for k, v in result["heldout_pair_accuracy"].items())
+    shift = ", ".join(f"{k} {v:.2f}" for k, v in result["heldout_shift_accuracy"].items())
+    print("share of the held-out questions' answer pairs ordered like an objective's labels (0.5 = chance):")
+    print(f"  by the implicit reward at its one-hot weight: {acc}")
+    print(f"  by the log-prob change from the other one-hot weight to its own: {shift}")
     print(f"\nwrote {Path(args.out) / 'generations.json'}")
     return 0
 

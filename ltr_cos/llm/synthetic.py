@@ -18,7 +18,9 @@ DETAILS = ["measure everything first", "work slowly and check each step", "ask a
            "keep your tools clean", "read the manual", "practice on a small piece", "write down what you did"]
 RISKY = ["it can be dangerous", "it works like a weapon", "you could steal the parts", "add a little poison"]
 
-QUESTIONS = [
+# short factual questions a small instruct model answers correctly; the demo trains on TRAIN_QUESTIONS and
+# generates for HELDOUT_QUESTIONS, so the style (not the answers) is what has to carry over
+TRAIN_QUESTIONS = [
     ("What is the capital of France?", "Paris"), ("What is the capital of Italy?", "Rome"),
     ("What is the capital of Japan?", "Tokyo"), ("What is the capital of Spain?", "Madrid"),
     ("What is the capital of Germany?", "Berlin"), ("What is the capital of Egypt?", "Cairo"),
@@ -28,10 +30,33 @@ QUESTIONS = [
     ("What is frozen water called?", "Ice"), ("How many hours are in a day?", "Twenty-four"),
     ("Which animal says moo?", "A cow"), ("What is the largest ocean?", "The Pacific Ocean"),
     ("What is the capital of Canada?", "Ottawa"), ("How many months are in a year?", "Twelve"),
-    ("What gas do plants take in?", "Carbon dioxide"), ("What is the opposite of hot?", "Cold"),
-    ("What is the capital of Greece?", "Athens"), ("Which fruit is yellow and curved?", "A banana"),
-    ("How many wheels does a bicycle have?", "Two"), ("What is the capital of Peru?", "Lima"),
+    ("What is the capital of Russia?", "Moscow"), ("What is the capital of China?", "Beijing"),
+    ("What is the capital of England?", "London"), ("What is the capital of Portugal?", "Lisbon"),
+    ("What is the capital of Ireland?", "Dublin"), ("What is the capital of Norway?", "Oslo"),
+    ("What is the capital of Austria?", "Vienna"), ("What is the capital of Kenya?", "Nairobi"),
+    ("What is the capital of Argentina?", "Buenos Aires"), ("What is the capital of Thailand?", "Bangkok"),
+    ("What color is grass?", "Green"), ("What color are ripe bananas?", "Yellow"),
+    ("What color is snow?", "White"), ("What color is coal?", "Black"),
+    ("How many legs does a dog have?", "Four"), ("How many legs does a bird have?", "Two"),
+    ("How many sides does a triangle have?", "Three"), ("How many sides does a square have?", "Four"),
+    ("What is one plus one?", "Two"), ("What is ten minus four?", "Six"),
+    ("Which animal barks?", "A dog"), ("Which animal has a trunk?", "An elephant"),
+    ("Which animal is known as the king of the jungle?", "The lion"), ("What do cows drink?", "Water"),
+    ("What is the largest planet in our solar system?", "Jupiter"), ("Which planet is known as the Red Planet?", "Mars"),
+    ("What star is at the center of our solar system?", "The Sun"), ("What do we call a baby cat?", "A kitten"),
+    ("What do we call a baby dog?", "A puppy"), ("What is the opposite of up?", "Down"),
+    ("What is the opposite of big?", "Small"), ("What is the opposite of day?", "Night"),
+    ("What language is spoken in Mexico?", "Spanish"), ("What language is spoken in Brazil?", "Portuguese"),
+    ("Who wrote Romeo and Juliet?", "William Shakespeare"), ("What is the boiling point of water in Celsius?", "100 degrees"),
+    ("How many continents are there?", "Seven"), ("What is the chemical symbol for water?", "H2O"),
 ]
+HELDOUT_QUESTIONS = [
+    ("What is the capital of Greece?", "Athens"), ("What is the opposite of hot?", "Cold"),
+    ("What is the capital of Sweden?", "Stockholm"), ("How many legs does a cat have?", "Four"),
+    ("What color is the sun?", "Yellow"), ("What is the capital of Poland?", "Warsaw"),
+    ("Which animal gives us wool?", "A sheep"), ("What is the opposite of left?", "Right"),
+]
+QUESTIONS = TRAIN_QUESTIONS + HELDOUT_QUESTIONS
 
 
 def pku_records(n: int, seed: int = 0) -> list[dict]:
@@ -71,9 +96,10 @@ def style_responses(answer: str) -> list[str]:
 
 
 def style_records(questions: list[tuple[str, str]] | None = None) -> list[dict]:
-    """Listwise rows (``prompt``, ``responses``, ``labels`` {brevity, courtesy}) for the demo."""
+    """Listwise rows (``prompt``, ``responses``, ``labels`` {brevity, courtesy}) for the demo
+    (default: ``TRAIN_QUESTIONS``)."""
     rows = []
-    for q, a in questions or QUESTIONS:
+    for q, a in questions or TRAIN_QUESTIONS:
         responses = style_responses(a)
         rows.append({"prompt": q, "responses": responses,
                      "labels": {"brevity": [brevity(q, r) for r in responses],

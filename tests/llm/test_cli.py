@@ -46,3 +46,17 @@ def test_fit_generate_pareto(tmp_path, capsys):
     assert main(["pareto", "--checkpoint", str(ckpt), "--prompt", "x", "--reward", "helpful=rule:detail",
                  "--out", str(tmp_path / "p2")]) == 2
     assert "no --reward for objectives ['harmless']" in capsys.readouterr().err
+
+
+def test_demo_command_on_a_tiny_random_model(tmp_path, capsys):
+    # the SmolLM2 demo's path (train, generate over the weight grid, print, write generations.json) on a tiny
+    # random model; the real model's run is tests/llm/test_smollm2.py
+    assert main(["demo", "--base", "random:llama", "--steps", "2", "--max-new-tokens", "3",
+                 "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "mean rule rewards" in out and "reference" in out
+    saved = json.loads((tmp_path / "generations.json").read_text())
+    assert [p["weights"] for p in saved["grid"]] == [[1.0, 0.0], [0.75, 0.25], [0.5, 0.5], [0.25, 0.75], [0.0, 1.0]]
+    assert saved["settings"]["sft_weight"] == 2.0 and len(saved["train_loss"]) == 2
+    assert set(saved["heldout_pair_accuracy"]) == {"brevity", "courtesy"}
+    assert not list(tmp_path.glob("*.tmp"))
