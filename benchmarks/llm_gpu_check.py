@@ -2,7 +2,10 @@
 hyper-prompts, trained for a few hundred bf16-mixed steps with the COS-DPO loss through Lightning.
 
 Prints the card, parameter counts, tokens/s (real, non-padding tokens of the policy sequences; each is
-also scored once by the reference), peak GPU memory and the loss curve. Needs only torch,
+also scored once by the reference), peak GPU memory, the loss curve, and, before and after training, how
+often the policy at each one-hot weight orders 64 held-out pairs like that objective (pair accuracy:
+the implicit reward, and the log-prob change from the other weight; 0.5 is chance). The two objectives
+conflict, so the mean loss over random weights need not fall far even when each end is learned. Needs only torch,
 pytorch-lightning, transformers, peft and tokenizers (the device image's packages); data are synthetic
 PKU-SafeRLHF-format pairs and the tokenizer is byte-level, both built in-process.
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 
@@ -22,7 +26,7 @@ import pytorch_lightning as pl
 import torch
 
 from ltr_cos.llm.data import PreferenceDataset, collate_encoded, load_preferences
-from ltr_cos.llm.module import LlmCosDpoModule
+from ltr_cos.llm.module import LlmCosDpoModule, one_hot_pair_accuracy
 
 
 class ThroughputCallback(pl.Callback):
@@ -81,6 +85,19 @@ def main(argv: list[str] | None = None) -> int:
         dataset, batch_size=args.batch_size, shuffle=True, generator=torch.Generator().manual_seed(0),
         collate_fn=lambda items: collate_encoded(items, module.tokenizer.pad_token_id), drop_last=True,
     )
+    heldout = PreferenceDataset(load_preferences("synthetic:pku:64:1"), module.tokenizer,
+                                "Question: {prompt}\nAnswer: ", max_tokens, max_tokens)
+
+    def heldout_accuracy() -> dict[str, dict[str, float]]:
+        # chunks of 8 pairs (one pair per prompt and objective, so the chunk means average exactly)
+        device = torch.device("cuda" if args.device == "cuda" else "cpu")
+        module.to(device)
+        parts = [one_hot_pair_accuracy(module, collate_encoded(heldout.items[i:i + 8], module.tokenizer.pad_token_id))
+                 for i in range(0, len(heldout), 8)]
+        return {kind: {name: sum(p[j][name] for p in parts) / len(parts) for name in module.weighted_names}
+                for j, kind in enumerate(("implicit_reward", "weight_shift"))}
+
+    before = heldout_accuracy()
     n_total = sum(p.numel() for p in module.parameters())
     n_train = sum(p.numel() for p in module.parameters() if p.requires_grad)
     device_name = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
@@ -99,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     trainer.fit(module, train_dataloaders=loader)
     wall = time.perf_counter() - t_start
+    peak_gib = torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else None  # of the fit only
 
+    after = heldout_accuracy()
     losses = meter.losses
     window = max(1, len(losses) // 10)
     curve = [(min(i + window, len(losses)), sum(losses[i:i + window]) / len(losses[i:i + window]))
@@ -110,9 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         "device": device_name, "steps": len(losses), "batch_prompts": args.batch_size, "responses_per_prompt": 2,
         "tokens_per_s": meter.tokens / elapsed if elapsed > 0 else float("nan"),
         "steps_per_s": timed_steps / elapsed if elapsed > 0 else float("nan"),
-        "peak_gpu_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if args.device == "cuda" else None,
+        "peak_gpu_memory_gib": peak_gib,
         "wall_s": wall, "loss_first_window": curve[0][1], "loss_last_window": curve[-1][1], "loss_curve": curve,
         "params_total": n_total, "params_trained": n_train,
+        "heldout_pair_accuracy_before": before, "heldout_pair_accuracy_after": after,
     }
     print(f"loss curve (mean over windows of {window} steps):")
     for step, value in curve:
@@ -121,9 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     if figures["peak_gpu_memory_gib"] is not None:
         print(f"peak GPU memory: {figures['peak_gpu_memory_gib']:.2f} GiB")
     print(f"wall time of fit: {wall:.1f} s; loss (window means) {curve[0][1]:.4f} -> {curve[-1][1]:.4f}")
+    print("held-out pair accuracy at one-hot weights (0.5 = chance), before -> after training:")
+    for kind in ("implicit_reward", "weight_shift"):
+        row = ", ".join(f"{name} {before[kind][name]:.2f} -> {after[kind][name]:.2f}" for name in module.weighted_names)
+        print(f"  {kind}: {row}")
     if args.json:
-        with open(args.json, "w") as f:
+        with open(args.json + ".tmp", "w") as f:
             json.dump(figures, f, indent=2)
+        os.replace(args.json + ".tmp", args.json)
     ok = all(math.isfinite(v) for v in losses) and curve[-1][1] < curve[0][1]
     print("CHECK", "PASSED" if ok else "FAILED: the loss did not go down or is not finite")
     return 0 if ok else 1

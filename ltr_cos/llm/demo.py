@@ -17,9 +17,9 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
-from .data import LlmBatch, PreferenceDataset, collate_encoded, load_preferences, write_jsonl
+from .data import PreferenceDataset, collate_encoded, load_preferences, write_jsonl
 from .generate import generate_responses
-from .module import LlmCosDpoModule, pair_accuracy
+from .module import LlmCosDpoModule, one_hot_pair_accuracy
 from .rules import brevity, courtesy
 from .synthetic import HELDOUT_QUESTIONS, TRAIN_QUESTIONS, style_records
 
@@ -39,38 +39,6 @@ class _LossHistory(pl.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.losses.append(float(loss))
-
-
-@torch.no_grad()
-def heldout_pair_accuracy(module: LlmCosDpoModule, batch: LlmBatch) -> tuple[dict[str, float], dict[str, float]]:
-    """How the one-hot weights order a batch's answers, per objective k (pairs with different labels; 0.5 is
-    chance):
-
-    * absolute: the implicit reward log pi(y | x, e_k) - log pi_ref(y | x) orders them like k's labels;
-    * shift: the change of log pi(y | x, w) from the other one-hot weights (their mean) to e_k does. This
-      isolates what the weight does; the absolute order also carries whatever the adapters and prompts
-      learned for every weight (and, untrained, a length effect).
-    """
-    module.eval()
-    b, m = len(batch), module.m
-    batch = batch.to(module.device)
-    log_beta = module.default_log_beta(b, module.device)
-    scores, absolute, shift = [], {}, {}
-    for k, name in enumerate(module.weighted_names):
-        one_hot = torch.zeros(b, m, device=module.device)
-        one_hot[:, k] = 1.0
-        policy, reference = module.score(batch, one_hot, log_beta)
-        scores.append(policy)
-        labels = batch.labels[..., module.weighted_columns[k]]
-        absolute[name] = float(pair_accuracy(policy - reference, labels, batch.mask))
-    for k, name in enumerate(module.weighted_names):
-        if m == 1:
-            shift[name] = float("nan")                      # one weight: nothing to shift from
-            continue
-        others = torch.stack([s for j, s in enumerate(scores) if j != k]).mean(0)
-        labels = batch.labels[..., module.weighted_columns[k]]
-        shift[name] = float(pair_accuracy(scores[k] - others, labels, batch.mask))
-    return absolute, shift
 
 
 def run_demo(out: str | Path, steps: int = 150, lr: float = 5e-4, base: str = "smollm2", max_new_tokens: int = 32,
@@ -124,7 +92,7 @@ def run_demo(out: str | Path, steps: int = 150, lr: float = 5e-4, base: str = "s
     # and how the weights order the held-out questions' own four answers
     write_jsonl(out / "heldout.jsonl", style_records(HELDOUT_QUESTIONS[:n_heldout]))
     heldout = PreferenceDataset(load_preferences(out / "heldout.jsonl"), module.tokenizer, template, 128, 48)
-    accuracy, shift_accuracy = heldout_pair_accuracy(module, collate_encoded(list(heldout), module.tokenizer.pad_token_id))
+    accuracy, shift_accuracy = one_hot_pair_accuracy(module, collate_encoded(list(heldout), module.tokenizer.pad_token_id))
     with torch.no_grad():
         module.eval()
         wa, wb = torch.tensor([weights_a]), torch.tensor([weights_b])

@@ -263,6 +263,39 @@ def pair_accuracy(margins: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
     return (dm[pair] > 0).float().mean()
 
 
+@torch.no_grad()
+def one_hot_pair_accuracy(module: LlmCosDpoModule, batch: LlmBatch) -> tuple[dict[str, float], dict[str, float]]:
+    """How the one-hot weights order a batch's answers, per objective k (pairs with different labels; 0.5 is
+    chance):
+
+    * absolute: the implicit reward log pi(y | x, e_k) - log pi_ref(y | x) orders them like k's labels;
+    * shift: the change of log pi(y | x, w) from the other one-hot weights (their mean) to e_k does. This
+      isolates what the weight does; the absolute order also carries whatever the adapters and prompts
+      learned for every weight (and, untrained, a length effect).
+    """
+    was_training = module.training
+    module.eval()
+    b, m = len(batch), module.m
+    batch = batch.to(module.device)
+    log_beta = module.default_log_beta(b, module.device)
+    scores, absolute, shift = [], {}, {}
+    for k, name in enumerate(module.weighted_names):
+        one_hot = torch.zeros(b, m, device=module.device)
+        one_hot[:, k] = 1.0
+        policy, reference = module.score(batch, one_hot, log_beta)
+        scores.append(policy)
+        labels = batch.labels[..., module.weighted_columns[k]]
+        absolute[name] = float(pair_accuracy(policy - reference, labels, batch.mask))
+    for k, name in enumerate(module.weighted_names):
+        if m == 1:
+            shift[name] = float("nan")                      # one weight: nothing to shift from
+            continue
+        others = torch.stack([s for j, s in enumerate(scores) if j != k]).mean(0)
+        labels = batch.labels[..., module.weighted_columns[k]]
+        shift[name] = float(pair_accuracy(scores[k] - others, labels, batch.mask))
+    module.train(was_training)
+    return absolute, shift
+
 def load_llm_checkpoint(path: str, tokenizer: Any = None, map_location: str | torch.device = "cpu") -> LlmCosDpoModule:
     """Rebuild an ``LlmCosDpoModule`` from a checkpoint (base from its spec, trained tensors from the file)."""
     kwargs = {"map_location": map_location}

@@ -233,3 +233,31 @@ def test_prompt_lr_gives_the_hyper_prompt_its_own_step(tok):
     assert by_lr[1e-4] | by_lr[5e-3] == trained and not by_lr[1e-4] & by_lr[5e-3]
     same = make_module(tok, lr=1e-4).configure_optimizers()
     assert [g["lr"] for g in same.param_groups] == [1e-4, 1e-4]
+
+
+def test_one_hot_pair_accuracy_absolute_and_shift(tok):
+    from ltr_cos.llm.module import one_hot_pair_accuracy, pair_accuracy
+
+    module = make_module(tok)
+    with torch.no_grad():
+        for name, p in module.policy.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    module.train()
+    batch = pair_batch(tok)
+    absolute, shift = one_hot_pair_accuracy(module, batch)
+    assert module.training
+    lb = module.default_log_beta(3)
+    s0, ref = module.score(batch, torch.tensor([[1.0, 0.0]] * 3), lb)
+    s1, _ = module.score(batch, torch.tensor([[0.0, 1.0]] * 3), lb)
+    # by hand: pairs with different labels, ordered by the margin like the labels
+    for name, k, own, other in (("helpful", 0, s0, s1), ("harmless", 1, s1, s0)):
+        for got, margin in ((absolute[name], own - ref), (shift[name], own - other)):
+            right = total = 0
+            for b in range(3):
+                a_, b_ = batch.labels[b, 0, k], batch.labels[b, 1, k]
+                if a_ != b_:
+                    total += 1
+                    right += int((margin[b, 0] - margin[b, 1]) * (a_ - b_) > 0)
+            assert got == pytest.approx(right / total)
+    assert pair_accuracy(torch.zeros(1, 2), torch.ones(1, 2), torch.ones(1, 2, dtype=torch.bool)).isnan()
