@@ -1,9 +1,9 @@
 """The SmolLM2-135M CPU demo: a short COS-DPO LoRA run on rule-labelled style data, then generations
-at two weights.
+over the weight grid.
 
 Objectives (``ltr_cos.llm.rules``): ``brevity`` (fewer words) and ``courtesy`` (thanks, please, hope
 this helps...). Training prompts are 56 factual questions with four answers each; generations use held-out
-questions at w = (1, 0) and w = (0, 1).
+questions at w = (1, 0), (0.75, 0.25), ..., (0, 1) and the reference (docs/llm.md).
 """
 
 from __future__ import annotations
@@ -42,16 +42,17 @@ class _LossHistory(pl.Callback):
 
 
 def run_demo(out: str | Path, steps: int = 150, lr: float = 5e-4, base: str = "smollm2", max_new_tokens: int = 32,
-             seed: int = 0, batch_size: int = 2, beta: float = 0.1, n_heldout: int = 8, progress: bool = False, **module_kwargs: Any) -> dict[str, Any]:
-    """Train for ``steps`` steps and generate at two weights; writes train.jsonl, policy.ckpt, generations.json.
+             seed: int = 0, batch_size: int = 2, beta: float = 0.1, n_heldout: int = 8, progress: bool = False,
+             **module_kwargs: Any) -> dict[str, Any]:
+    """Train for ``steps`` steps, then generate for ``n_heldout`` held-out questions over the weight grid.
 
-    ``module_kwargs`` override ``LlmCosDpoModule`` settings (``sft_weight``, ``prompt_lr``, ...)."""
+    Writes train.jsonl, heldout.jsonl, policy.ckpt and generations.json into ``out``; ``module_kwargs``
+    override ``LlmCosDpoModule`` settings (``sft_weight``, ``prompt_lr``, ...)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "train.jsonl", style_records(TRAIN_QUESTIONS))
     data = load_preferences(out / "train.jsonl")
     pl.seed_everything(seed, verbose=False)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     template = "chat" if base == "smollm2" else "Question: {prompt}\nAnswer: "
     t0 = time.perf_counter()
     settings = dict(n_prompts=4, lora_r=8, lora_alpha=16, form="pl", sft_weight=2.0, prompt_lr=3e-3) | module_kwargs
