@@ -5,9 +5,9 @@ Prints the card, parameter counts, tokens/s (real, non-padding tokens of the pol
 also scored once by the reference), peak GPU memory, the loss curve, and, before and after training, how
 often the policy at each one-hot weight orders 64 held-out pairs like that objective (pair accuracy:
 the implicit reward, and the log-prob change from the other weight; 0.5 is chance). The two objectives
-conflict, so the mean loss over random weights need not fall far even when each end is learned. Needs only torch,
-pytorch-lightning, transformers, peft and tokenizers (the device image's packages); data are synthetic
-PKU-SafeRLHF-format pairs and the tokenizer is byte-level, both built in-process.
+conflict, so the mean loss over random weights need not fall far even when each end is learned.
+Needs only torch, pytorch-lightning, transformers, peft and tokenizers (the device image's packages);
+data are synthetic PKU-SafeRLHF-format pairs and the tokenizer is byte-level, both built in-process.
 
     PYTHONPATH=. python3 benchmarks/llm_gpu_check.py                       # GPU, ~1-2 minutes
     PYTHONPATH=. python3 benchmarks/llm_gpu_check.py --device cpu --tiny --steps 6   # CPU dry run

@@ -148,7 +148,10 @@ class LlmCosDpoModule(pl.LightningModule):
         """COS-DPO loss (``CosDpoOutput``) of a batch at given weights [B, m] and log_beta [B]; with
         ``sft_weight > 0`` its ``loss`` also holds the likelihood anchor (see ``anchor_nll``)."""
         out, anchor = self.loss_terms(batch, weights, log_beta)
-        return out if anchor is None else out._replace(loss=out.loss + self.hparams.sft_weight * anchor)
+        return out._replace(loss=self._total(out, anchor))
+
+    def _total(self, out, anchor: Tensor | None) -> Tensor:
+        return out.loss if anchor is None else out.loss + self.hparams.sft_weight * anchor
 
     def loss_terms(self, batch: LlmBatch, weights: Tensor, log_beta: Tensor):
         """(COS-DPO ``CosDpoOutput``, anchor NLL scalar or None when ``sft_weight`` is 0), not yet summed."""
@@ -166,10 +169,9 @@ class LlmCosDpoModule(pl.LightningModule):
         """
         lengths = batch.response_mask.sum(-1).clamp_min(1).float()            # [B, N]
         nll = -scores / lengths                                                # [B, N]
-        labels = batch.labels[..., self.weighted_columns].masked_fill(~batch.mask[..., None], float("-inf"))
-        best = labels.argmax(1)                                                # [B, m]
-        lo = batch.labels[..., self.weighted_columns].masked_fill(~batch.mask[..., None], float("inf")).amin(1)
-        valid = labels.amax(1) > lo                                            # [B, m]
+        labels, padded = batch.labels[..., self.weighted_columns], ~batch.mask[..., None]   # [B, N, m]
+        best = labels.masked_fill(padded, float("-inf")).argmax(1)            # [B, m]
+        valid = labels.masked_fill(padded, float("-inf")).amax(1) > labels.masked_fill(padded, float("inf")).amin(1)
         picked = nll.gather(1, best)                                           # [B, m]
         return (weights * valid * picked).sum(1).mean()
 
@@ -188,7 +190,7 @@ class LlmCosDpoModule(pl.LightningModule):
     def training_step(self, batch: LlmBatch, batch_idx: int) -> Tensor:
         weights, log_beta = self.sample_conditions(len(batch))
         out, anchor = self.loss_terms(batch, weights, log_beta)
-        loss = out.loss if anchor is None else out.loss + self.hparams.sft_weight * anchor
+        loss = self._total(out, anchor)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at step {self.global_step}")
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
