@@ -96,6 +96,63 @@ def preset(name: str) -> tuple[ObjectiveSpec, ...]:
         raise ValueError(f"unknown objectives preset {name!r}; choose one of {sorted(PRESETS)}") from None
 
 
+# One tolerance for "sums to 1" everywhere (CLI, loader, server, training): weights typed with a few
+# decimals (0.333,0.333,0.334) pass, float32 round-off passes, a typo (0.3,0.6) does not.
+SIMPLEX_TOLERANCE = 1e-4
+
+
+def check_simplex(weights, m: int | None = None, names=None, what: str = "weights") -> np.ndarray:
+    """Check that ``weights`` lie on the probability simplex; the one simplex check of ltr_cos.
+
+    Args:
+        weights: [m] or [B, m] numbers.
+        m: the required number of values per row (None = any).
+        names: the weighted objectives' names, quoted in the message on a length mismatch.
+        what: how the message names the value (``weights``, ``--weights``, ``fixed_weights``...).
+
+    Returns:
+        float64 array of the same shape.
+
+    Raises:
+        InputError: wrong length or shape, NaN or inf, a negative value, or a sum further than
+            ``SIMPLEX_TOLERANCE`` from 1 (each message names the problem and the value).
+    """
+    from ltr_cos.errors import InputError
+
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be numbers, got {weights!r}") from None
+    if w.ndim not in (1, 2) or w.shape[-1] == 0:
+        raise InputError(f"{what} must be [m] or [B, m] numbers, got shape {w.shape}")
+    if m is not None and w.shape[-1] != m:
+        listed = f" ({', '.join(map(str, names))})" if names else ""
+        raise InputError(f"{what} must have {m} values{listed}, got {w.shape[-1]}")
+    if not np.isfinite(w).all():
+        raise InputError(f"{what} must be finite numbers (found NaN or inf): {w.tolist()}")
+    if (w < 0).any():
+        row = w if w.ndim == 1 else w[(w < 0).any(-1)][0]
+        raise InputError(f"{what} must be non-negative, got {row.tolist()}")
+    sums = w.sum(-1)
+    bad = np.abs(sums - 1.0) > SIMPLEX_TOLERANCE
+    if np.any(bad):
+        total = float(np.atleast_1d(sums)[np.atleast_1d(bad)][0])
+        raise InputError(f"{what} must sum to 1 (within {SIMPLEX_TOLERANCE:g}), got sum {total:.6g}")
+    return w
+
+
+def parse_weights(text: str, m: int | None = None, names=None, what: str = "--weights") -> list[float]:
+    """``"0.3,0.7"`` -> [0.3, 0.7], checked with ``check_simplex``; the one weights parser of ltr_cos."""
+    from ltr_cos.errors import InputError
+
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise InputError(f"{what} must be comma-separated numbers such as 0.3,0.7, got {text!r}") from None
+    return check_simplex(values, m, names, what).tolist()
+
+
 def simplex_lattice(m: int, steps: int) -> np.ndarray:
     """All points of the simplex over ``m`` objectives with coordinates in multiples of ``1/steps``.
 
