@@ -224,3 +224,116 @@ def sample_log_beta(
     lo, hi = math.log(beta_min), math.log(beta_max)
     out = (lo + (hi - lo) * u).to(torch.float32)
     return out.to(device) if device is not None else out
+
+
+def step_generator(step: int, rank: int = 0) -> torch.Generator:
+    """A CPU generator seeded from (global seed, optimiser step, process rank) alone.
+
+    Lightning's checkpoints do not hold the global RNG, so draws made from this generator are the same in
+    a run resumed from a checkpoint as in an uninterrupted one, and differ between DDP processes.
+    """
+    import torch
+
+    seed = (torch.initial_seed() + 1_000_003 * int(step) + 7_919 * int(rank)) % 2**63
+    return torch.Generator().manual_seed(seed)
+
+
+class ConditionSampler:
+    """Draws the training conditions of one batch: weights [B, m], beta [B] and log beta [B] (or None).
+
+    A sampler decides what the policy is conditioned on (``conditions_on_weights``,
+    ``conditions_on_beta``) and therefore its inputs. Draws come from ``step_generator(step, rank)``,
+    so a resumed run draws what an uninterrupted one would have. Subclasses implement ``_weights``.
+    """
+
+    conditions_on_weights: bool = True
+
+    def __init__(self, beta_min: float | None = None, beta_max: float | None = None) -> None:
+        if (beta_min is None) != (beta_max is None):
+            raise ValueError("set both beta_min and beta_max (Temperature-COS-DPO) or neither")
+        if beta_min is not None and not 0 < beta_min <= beta_max:
+            raise ValueError(f"need 0 < beta_min <= beta_max, got {beta_min}, {beta_max}")
+        self.beta_min, self.beta_max = beta_min, beta_max
+
+    @property
+    def conditions_on_beta(self) -> bool:
+        """Temperature-COS-DPO: log beta is drawn per query and is a model input."""
+        return self.beta_min is not None
+
+    @property
+    def beta_range(self) -> tuple[float, float] | None:
+        return None if self.beta_min is None else (float(self.beta_min), float(self.beta_max))
+
+    def check(self, m: int, names=None) -> None:
+        """Refuse settings that cannot work with ``m`` weighted objectives (called once, at set-up)."""
+
+    def _weights(self, batch_size: int, m: int, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def sample(self, batch_size: int, m: int, beta: float, step: int, rank: int = 0,
+               device: torch.device | str | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Conditions of one batch.
+
+        Args:
+            batch_size: B queries.
+            m: number of weighted objectives.
+            beta: the fixed DPO temperature (used when the sampler draws no beta).
+            step, rank: the optimiser step and process rank that seed the draws.
+
+        Returns:
+            (weights float32 [B, m], beta float32 [B], log_beta float32 [B] or None when beta is fixed).
+        """
+        import torch
+
+        generator = step_generator(step, rank)
+        weights = self._weights(batch_size, m, generator).to(device)
+        if self.conditions_on_beta:
+            log_beta = sample_log_beta(batch_size, self.beta_min, self.beta_max, generator=generator, device=device)
+            return weights, log_beta.exp(), log_beta
+        return weights, torch.full((batch_size,), float(beta), device=device), None
+
+    def describe(self) -> dict:
+        """A JSON-able record of the sampler (stored in checkpoints and reports)."""
+        return {"class": type(self).__name__, **{k: v for k, v in vars(self).items() if not k.startswith("_")}}
+
+
+class DirichletSampler(ConditionSampler):
+    """Weight-COS-DPO: w ~ Dirichlet(alpha * 1_m), per query (default) or one per batch.
+
+    Args:
+        alpha: Dirichlet concentration (1 = uniform on the simplex; < 1 favours its corners and edges).
+        per_query: one weight vector per query (default) or one for the whole batch.
+        beta_min, beta_max: set both for Temperature-COS-DPO (log beta ~ U[log beta_min, log beta_max]).
+    """
+
+    def __init__(self, alpha: float = 1.0, per_query: bool = True, beta_min: float | None = None,
+                 beta_max: float | None = None) -> None:
+        super().__init__(beta_min, beta_max)
+        if not alpha > 0:
+            raise ValueError(f"Dirichlet alpha must be > 0, got {alpha}")
+        self.alpha, self.per_query = float(alpha), bool(per_query)
+
+    def _weights(self, batch_size: int, m: int, generator: torch.Generator) -> Tensor:
+        return sample_weights(batch_size, m, alpha=self.alpha, per_query=self.per_query, generator=generator)
+
+
+class FixedWeights(ConditionSampler):
+    """One fixed weight vector: an unconditioned policy trained on sum_k w_k L_k (the DPO-LS baseline).
+
+    Args:
+        weights: m non-negative values summing to 1, over the weighted objectives in order.
+    """
+
+    conditions_on_weights = False
+
+    def __init__(self, weights: list[float]) -> None:
+        super().__init__()
+        self.weights = [float(w) for w in weights]
+
+    def check(self, m: int, names=None) -> None:
+        check_simplex(self.weights, m, names, "fixed weights")
+
+    def _weights(self, batch_size: int, m: int, generator: torch.Generator) -> Tensor:
+        import torch
+
+        return torch.tensor(self.weights, dtype=torch.float32).expand(batch_size, -1)
