@@ -34,7 +34,7 @@ CASES = {
         dim_feedforward=128,
         conditioning="prompt",
         n_weights=2,
-        condition_on_beta=True,
+        temperature_conditioning=True,
         n_prompts=4,
     ),
     "mlp+film": dict(arch="mlp", hidden_sizes=(128, 64), conditioning="film", n_weights=2),

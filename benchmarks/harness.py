@@ -327,7 +327,7 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
     peak = _peak_rss_mb()  # training peak; the batched grid evaluation below needs more
     grid = _grid(module.n_weights, s)
     info = {"stage": "cos_dpo", "objective_names": names, "weighted_objectives": module.weighted_objectives,
-            "conditioning": s.conditioning, "condition_on_beta": False, "beta": s.beta}
+            "conditioning": s.conditioning, "temperature_conditioning": False, "beta": s.beta}
     loaded = LoadedRanker(module.policy.eval(), module.reference.eval(), info)
     # two weights per pass bounds evaluation memory on long test lists (evaluation is not timed)
     table = evaluate_grid(loaded, _test_batches(data_dir), grid, ks=(s.k,), empty=s.empty_rule, weights_per_pass=2)

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         from ltr_cos.training import load_ranker_from_checkpoint
 
         loaded = load_ranker_from_checkpoint(args.ckpt)
-        rescale = loaded.reference is not None and not loaded.info.get("condition_on_beta")
+        rescale = loaded.reference is not None and not loaded.info.get("temperature_conditioning")
         if args.fixed_beta and not rescale:
             raise InputError(
                 "--fixed-beta applies to Weight-COS-DPO checkpoints only (this one has no reference "

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> dict:
         "grid_step": args.grid_step, "grid_size": len(grid), "betas": sorted(set(table["beta"])),
         "reference_ranker_ndcg": ref_point,
         "model": {"checkpoint": str(args.ckpt), "sha256": sha256_file(args.ckpt),
-                  "conditioning": info["conditioning"], "temperature_conditioning": info["condition_on_beta"],
+                  "conditioning": info["conditioning"], "temperature_conditioning": info["temperature_conditioning"],
                   "trained_beta": info["beta"]},
         "data": {"folder": str(args.data), "split_sha256": meta["splits"][args.split].get("sha256"),
                  "queries": meta["splits"][args.split].get("queries")},

@@ -263,7 +263,7 @@ def _sidecar(
         "weighted_objectives": list(weighted) if weighted is not None else [],
         "n_weights": n_weights,
         "conditioning": ranker.conditioning,
-        "condition_on_beta": ranker.needs_log_beta,
+        "temperature_conditioning": ranker.needs_log_beta,
         "beta": info.get("beta"),
         "beta_range": list(info["beta_range"]) if info.get("beta_range") is not None else None,
         # how log_beta acts: "input" (Temperature-COS-DPO), "rescale" (SPEC 5 with the embedded

@@ -38,7 +38,7 @@ class ExportedRanker:
     Attributes:
         path: the artifact folder.
         info: the sidecar dict (n_features, feature_ids, objective_names, weighted_objectives, n_weights,
-            conditioning, condition_on_beta, beta, beta_range, format, ltr_cos_version, sha256, ...).
+            conditioning, temperature_conditioning, beta, beta_range, format, ltr_cos_version, sha256, ...).
         format: ``torchscript`` or ``onnx``.
         input_names: the model's inputs in order (features, mask[, weights][, log_beta]).
     """

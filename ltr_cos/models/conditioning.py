@@ -18,7 +18,6 @@ from torch import Tensor, nn
 
 CondOutput = Tuple[Optional[Tensor], Optional[Tensor], Optional[Tensor], Optional[Tensor]]
 
-CONDITIONINGS = ("concat", "film", "prompt")
 
 
 def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:

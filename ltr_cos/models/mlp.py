@@ -1,4 +1,4 @@
-"""Per-candidate MLP ranker backbone (SPEC 7 ``mlp``): no interaction between candidates."""
+"""Per-candidate MLP ranker backbone (``mlp``, docs/method.md §7): no interaction between candidates."""
 
 from typing import List, Optional, Sequence
 
@@ -65,14 +65,50 @@ class MLPBackbone(nn.Module):
         Returns:
             float32 [B, L] raw scores (padding not yet zeroed).
         """
-        h = x
+        return self.run_layers(x, first_shift, gamma, delta, True)
+
+    def run_layers(
+        self,
+        h: Tensor,
+        first_shift: Optional[Tensor],
+        gamma: Optional[Tensor],
+        delta: Optional[Tensor],
+        apply_first: bool,
+    ) -> Tensor:
+        """The hidden layers and the output head; ``apply_first=False`` when ``h`` is the first layer's output."""
         for i, layer in enumerate(self.hidden):
-            h = layer(h)
+            if i > 0 or apply_first:
+                h = layer(h)
             if i == 0 and first_shift is not None:
                 h = h + first_shift
             if gamma is not None and delta is not None:
                 lo = self.offsets[i]
                 hi = lo + self.widths[i]
-                h = h * (1.0 + gamma[:, :, lo:hi]) + delta[:, :, lo:hi]
+                h = h * (1.0 + gamma[..., lo:hi]) + delta[..., lo:hi]
             h = self.dropout(torch.relu(h))
         return self.out(h).squeeze(-1)
+
+    @torch.jit.unused
+    def forward_grid(
+        self, x: Tensor, first_shift: Optional[Tensor], gamma: Optional[Tensor], delta: Optional[Tensor]
+    ) -> Tensor:
+        """Scores at G conditions at once; the condition-independent first layer runs once per batch.
+
+        Args:
+            x: float32 [B, L, F] normalised features.
+            first_shift, gamma, delta: float32 [G, 1, H] conditioning outputs, one row per condition.
+
+        Returns:
+            float32 [G, B, L] raw scores (padding not yet zeroed).
+        """
+        present = [t for t in (first_shift, gamma, delta) if t is not None]
+        g = int(present[0].shape[0]) if present else 1
+        if not self.widths:  # a linear ranker has no condition-independent prefix to share
+            return self.run_layers(x, None, None, None, True).unsqueeze(0).expand(g, *x.shape[:2])
+
+        def per_condition(t: Optional[Tensor]) -> Optional[Tensor]:
+            return None if t is None else t.unsqueeze(1)  # [G, 1, H] -> [G, 1, 1, H]: broadcast over B, L
+
+        h = self.hidden[0](x).unsqueeze(0)  # [B, L, H1] once -> [1, B, L, H1]
+        scores = self.run_layers(h, per_condition(first_shift), per_condition(gamma), per_condition(delta), False)
+        return scores.expand(g, *x.shape[:2])

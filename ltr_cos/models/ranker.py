@@ -13,150 +13,102 @@ from torch import Tensor, nn
 
 from ltr_cos.errors import InputError
 from ltr_cos.models.conditioning import (
-    CONDITIONINGS,
     ConcatConditioning,
     FiLMConditioning,
     PromptConditioning,
 )
+from ltr_cos.models.config import RankerConfig
 from ltr_cos.models.mlp import MLPBackbone
 from ltr_cos.models.normalize import FeatureNormalizer
 from ltr_cos.models.transformer import TransformerBackbone
 
-ARCHS = ("mlp", "transformer")
 CONDITIONER_PREFIX = "conditioner."
-# Constructor arguments that fix the backbone's function (n_heads changes no parameter shape, so a
-# state-dict comparison alone would miss it).
-_BACKBONE_ARGS = {
-    "mlp": ("n_features", "arch", "hidden_sizes"),
-    "transformer": ("n_features", "arch", "d_model", "n_heads", "n_layers", "dim_feedforward"),
-}
+
+
+def _shown(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 class Ranker(nn.Module):
     """Scores every candidate of a list, optionally conditioned on weights (and log beta).
 
+    Built from a :class:`RankerConfig` (``Ranker(config)``); keyword arguments are a shorthand for
+    ``Ranker(RankerConfig(**kwargs))``. ``prompt`` conditioning needs ``arch="transformer"``: the prompts
+    are extra sequence positions that candidates attend to, and a per-candidate MLP has no attention.
+
     Args:
-        n_features: F, features per candidate.
-        arch: ``mlp`` (per-candidate) or ``transformer`` (context-aware, allRank design).
-        hidden_sizes: MLP hidden widths (arch ``mlp``).
-        d_model, n_heads, n_layers, dim_feedforward: transformer sizes (arch ``transformer``).
-        dropout: dropout of the backbone.
-        conditioning: ``None``, ``concat``, ``film`` or ``prompt`` (SPEC 6). ``prompt`` needs
-            ``arch="transformer"``: the prompts are extra sequence positions that candidates attend to,
-            and a per-candidate MLP has no sequence and no attention, so ``mlp`` + ``prompt`` is refused.
-        n_weights: m, the number of weighted objectives (the length of ``weights``).
-        condition_on_beta: also feed log(beta) through the conditioning path (Temperature-COS-DPO).
-        n_prompts: P, prompt vectors of the ``prompt`` path.
-        cond_hidden: hidden width of the FiLM and prompt MLPs.
-        normalization: ``meta["normalization"]`` ({kind, mean[F], std[F]}) or ``None`` (identity).
+        config: the ranker's configuration (docs/method.md §6-7), or n_features with the other fields as
+            keyword arguments.
+        kwargs: ``RankerConfig`` fields, when ``config`` is not a ``RankerConfig``.
     """
 
     __jit_unused_properties__ = ["config", "needs_weights", "needs_log_beta"]
 
     n_features: int
     n_weights: int
-    condition_on_beta: bool
+    temperature_conditioning: bool
     cond_dim: int
 
-    def __init__(
-        self,
-        n_features: int,
-        arch: str = "mlp",
-        hidden_sizes: Sequence[int] = (128, 64),
-        d_model: int = 64,
-        n_heads: int = 4,
-        n_layers: int = 2,
-        dim_feedforward: int = 128,
-        dropout: float = 0.1,
-        conditioning: str | None = None,
-        n_weights: int = 0,
-        condition_on_beta: bool = False,
-        n_prompts: int = 4,
-        cond_hidden: int = 64,
-        normalization: dict | None = None,
-    ) -> None:
+    def __init__(self, config: RankerConfig | int | None = None, **kwargs) -> None:
         super().__init__()
-        if int(n_features) < 1:
-            raise InputError(f"n_features must be >= 1, got {n_features}")
-        if arch not in ARCHS:
-            raise InputError(f"unknown ranker arch {arch!r}; choose one of {list(ARCHS)}")
-        if conditioning is not None and conditioning not in CONDITIONINGS:
-            raise InputError(
-                f"unknown conditioning {conditioning!r}; choose None or one of {list(CONDITIONINGS)}"
-            )
-        if int(n_weights) < 0:
-            raise InputError(f"n_weights must be >= 0, got {n_weights}")
-        self.n_features = int(n_features)
-        self.arch = arch
-        self.n_weights = int(n_weights)
-        self.condition_on_beta = bool(condition_on_beta)
-        self.conditioning = conditioning
-        self._args = {
-            "n_features": self.n_features,
-            "arch": arch,
-            "hidden_sizes": [int(h) for h in hidden_sizes],
-            "d_model": int(d_model),
-            "n_heads": int(n_heads),
-            "n_layers": int(n_layers),
-            "dim_feedforward": int(dim_feedforward),
-            "dropout": float(dropout),
-            "conditioning": conditioning,
-            "n_weights": self.n_weights,
-            "condition_on_beta": self.condition_on_beta,
-            "n_prompts": int(n_prompts),
-            "cond_hidden": int(cond_hidden),
-        }
-        if conditioning is None:
-            if self.condition_on_beta:
-                raise InputError("condition_on_beta=True needs a conditioning path (concat, film or prompt)")
-            self.cond_dim = 0
-        else:
-            self.cond_dim = self.n_weights + int(self.condition_on_beta)
-            if self.cond_dim == 0:
-                raise InputError(
-                    f"conditioning {conditioning!r} needs n_weights >= 1 or condition_on_beta=True"
-                )
+        if isinstance(config, int):  # Ranker(n_features, arch=...): the keyword shorthand
+            config = RankerConfig(n_features=config, **kwargs)
+            kwargs = {}
+        if config is None:
+            config = RankerConfig(**kwargs)
+        elif kwargs:
+            raise InputError("pass a RankerConfig or keyword arguments, not both")
+        if not isinstance(config, RankerConfig):
+            raise InputError(f"Ranker takes a RankerConfig, got {type(config).__name__}")
+        self._config = config
+        self.n_features = config.n_features
+        self.arch = config.arch
+        self.n_weights = config.n_weights
+        self.temperature_conditioning = config.temperature_conditioning
+        self.conditioning = config.conditioning
+        if config.conditioning is None:
+            if config.temperature_conditioning:
+                raise InputError("temperature_conditioning=True needs a conditioning path (concat, film or prompt)")
+        elif config.cond_dim == 0:
+            raise InputError(f"conditioning {config.conditioning!r} needs n_weights >= 1 or temperature_conditioning")
+        self.cond_dim = config.cond_dim
 
-        self.normalizer = FeatureNormalizer.from_config(normalization, self.n_features)
+        self.normalizer = FeatureNormalizer.from_config(config.normalization, self.n_features)
         try:
-            if arch == "mlp":
-                backbone: nn.Module = MLPBackbone(self.n_features, hidden_sizes, dropout)
+            if config.arch == "mlp":
+                backbone: nn.Module = MLPBackbone(self.n_features, config.hidden_sizes, config.dropout)
             else:
-                backbone = TransformerBackbone(
-                    self.n_features, d_model, n_heads, n_layers, dim_feedforward, dropout
-                )
+                backbone = TransformerBackbone(self.n_features, config.d_model, config.n_heads, config.n_layers,
+                                               config.dim_feedforward, config.dropout)
         except ValueError as err:
-            raise InputError(f"ranker arch {arch!r}: {err}") from None
+            raise InputError(f"ranker arch {config.arch!r}: {err}") from None
         self.backbone = backbone
 
         conditioner: nn.Module | None = None
-        if conditioning is not None and arch == "mlp" and not hidden_sizes and conditioning != "prompt":
+        conditioning = config.conditioning
+        if conditioning is not None and config.arch == "mlp" and not config.hidden_sizes and conditioning != "prompt":
             # with no hidden layer, c would only add the same constant to every candidate's score
             raise InputError(f"conditioning {conditioning!r} on an mlp needs at least one hidden layer")
         if conditioning == "concat":
             conditioner = ConcatConditioning(self.cond_dim, backbone.first_width)
         elif conditioning == "film":
-            conditioner = FiLMConditioning(self.cond_dim, backbone.film_widths, cond_hidden)
+            conditioner = FiLMConditioning(self.cond_dim, backbone.film_widths, config.cond_hidden)
         elif conditioning == "prompt":
-            if arch != "transformer":
+            if config.arch != "transformer":
                 raise InputError(
                     "conditioning 'prompt' needs arch='transformer': prompts are sequence positions that "
                     "candidates attend to, and the per-candidate mlp has no attention; use concat or film"
                 )
-            if int(n_prompts) < 1:
-                raise InputError(f"n_prompts must be >= 1, got {n_prompts}")
-            conditioner = PromptConditioning(self.cond_dim, n_prompts, d_model, cond_hidden)
+            if config.n_prompts < 1:
+                raise InputError(f"n_prompts must be >= 1, got {config.n_prompts}")
+            conditioner = PromptConditioning(self.cond_dim, config.n_prompts, config.d_model, config.cond_hidden)
         self.conditioner = conditioner
 
     # ------------------------------------------------------------------ properties (Python side only)
     @property
-    def config(self) -> dict:
-        """Constructor arguments (JSON-able) that rebuild this ranker: ``Ranker(**ranker.config)``."""
-        return {
-            **self._args,
-            "hidden_sizes": list(self._args["hidden_sizes"]),
-            "normalization": self.normalizer.to_config(),
-        }
+    def config(self) -> RankerConfig:
+        """The configuration that rebuilds this ranker (``Ranker(ranker.config)``), normalisation included."""
+        return self._config.replace(normalization=self.normalizer.to_config())
 
     @property
     def needs_weights(self) -> bool:
@@ -166,12 +118,7 @@ class Ranker(nn.Module):
     @property
     def needs_log_beta(self) -> bool:
         """True when forward requires ``log_beta`` [B]."""
-        return self.conditioner is not None and self.condition_on_beta
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Ranker":
-        """Rebuild a ranker (untrained) from ``Ranker.config``."""
-        return cls(**config)
+        return self.conditioner is not None and self.temperature_conditioning
 
     # ------------------------------------------------------------------ reference initialisation
     def backbone_state(self) -> dict[str, Tensor]:
@@ -192,11 +139,10 @@ class Ranker(nn.Module):
             InputError: listing the missing, unexpected and mis-shaped keys (or mismatched arguments).
         """
         if isinstance(reference, Ranker):
-            arch_keys = _BACKBONE_ARGS[self.arch]
-            own_args, ref_args = self.config, reference.config
+            own_args, ref_args = self._config.backbone_args(), reference.config.backbone_args()
             diffs = [
-                f"{k}: {ref_args[k]!r} (reference) vs {own_args[k]!r}"
-                for k in arch_keys
+                f"{k}: {_shown(ref_args[k])!r} (reference) vs {_shown(own_args[k])!r}"
+                for k in own_args
                 if own_args[k] != ref_args[k]
             ]
             if diffs:
@@ -248,7 +194,7 @@ class Ranker(nn.Module):
             if weights is None:
                 raise InputError(f"this ranker is conditioned on weights; pass weights [B, {self.n_weights}]")
             parts.append(weights.to(torch.float32))
-        if self.condition_on_beta:
+        if self.temperature_conditioning:
             if log_beta is None:
                 raise InputError("this ranker is conditioned on the temperature; pass log_beta [B]")
             if log_beta.dim() != 1 or log_beta.shape[0] != batch:
@@ -270,7 +216,7 @@ class Ranker(nn.Module):
             mask: bool [B, L], True = real candidate.
             weights: float32 [B, m]; required when conditioned on weights. An unconditioned ranker
                 accepts them only with its own m (``n_weights``) and ignores them.
-            log_beta: float32 [B]; required when ``condition_on_beta``, ignored otherwise.
+            log_beta: float32 [B]; required when ``temperature_conditioning``, ignored otherwise.
 
         Returns:
             scores float32 [B, L]; padding positions are exactly 0.0.
@@ -310,7 +256,7 @@ class Ranker(nn.Module):
             float32 [G, B, L] (padding exactly 0.0).
         """
         g, b = int(weights.shape[0]), int(features.shape[0])
-        if not isinstance(self.backbone, MLPBackbone) or self.conditioner is None or len(self.backbone.hidden) == 0:
+        if not isinstance(self.backbone, MLPBackbone) or self.conditioner is None:
             # [B, L, F] -> [G*B, L, F]: grid-major tiling, one forward
             tiled = features.unsqueeze(0).expand(g, *features.shape).reshape(g * b, *features.shape[1:])
             tiled_mask = mask.unsqueeze(0).expand(g, *mask.shape).reshape(g * b, -1)
@@ -323,16 +269,5 @@ class Ranker(nn.Module):
         first_shift, gamma, delta, _ = self.conditioner(cond)  # [G, 1, H] each, or None
         x = self.normalizer(features.to(torch.float32))
         x = torch.where(mask.unsqueeze(-1), x, torch.zeros_like(x))
-        mlp = self.backbone
-        h = mlp.hidden[0](x).unsqueeze(0)  # [B, L, H1] once -> [1, B, L, H1], broadcast over G below
-        for i, layer in enumerate(mlp.hidden):
-            if i > 0:
-                h = layer(h)
-            if i == 0 and first_shift is not None:
-                h = h + first_shift.unsqueeze(1)  # [G, 1, H1] -> [G, 1, 1, H1]
-            if gamma is not None and delta is not None:
-                lo, hi = mlp.offsets[i], mlp.offsets[i] + mlp.widths[i]
-                h = h * (1.0 + gamma[:, :, lo:hi].unsqueeze(1)) + delta[:, :, lo:hi].unsqueeze(1)
-            h = mlp.dropout(torch.relu(h))
-        scores = mlp.out(h).squeeze(-1).expand(g, b, -1)  # [G, B, L]
+        scores = self.backbone.forward_grid(x, first_shift, gamma, delta)  # [G, B, L]
         return torch.where(mask.unsqueeze(0), scores, torch.zeros_like(scores))

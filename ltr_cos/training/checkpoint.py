@@ -25,7 +25,7 @@ class LoadedRanker:
         ranker: the trained model (the policy of a COS-DPO run, the reference ranker of a stage-1 run).
         reference: the frozen reference ranker of a COS-DPO run, else None.
         info: ``stage`` (reference|cos_dpo), ``objective_names``, ``weighted_objectives``, ``n_features``,
-            ``feature_ids``, ``conditioning``, ``condition_on_beta``, ``beta``, ``beta_range``, ``checkpoint``.
+            ``feature_ids``, ``conditioning``, ``temperature_conditioning``, ``beta``, ``beta_range``, ``checkpoint``.
     """
 
     ranker: Ranker
@@ -59,20 +59,20 @@ def load_ranker_from_checkpoint(path: str | Path) -> LoadedRanker:
         policy_config = dict(hparams["reference_config"])
         if fixed is None:
             policy_config.update(conditioning=hparams["conditioning"], n_weights=len(weighted),
-                                 condition_on_beta=hparams["temperature_conditioning"],
+                                 temperature_conditioning=hparams["temperature_conditioning"],
                                  n_prompts=hparams["n_prompts"], cond_hidden=hparams["cond_hidden"])
         policy = Ranker(**policy_config)
         policy.load_state_dict({k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")})
         info.update(
             stage="cos_dpo", weighted_objectives=list(weighted), fixed_weights=fixed,
             conditioning=None if fixed is not None else hparams["conditioning"],
-            condition_on_beta=bool(hparams["temperature_conditioning"]), beta=float(hparams["beta"]),
+            temperature_conditioning=bool(hparams["temperature_conditioning"]), beta=float(hparams["beta"]),
             beta_range=[float(hparams["beta_min"]), float(hparams["beta_max"])],
         )
         return LoadedRanker(policy.eval(), reference.eval(), info)
     config, state = _ranker_from_module_state(checkpoint, "ranker.", path)
     ranker = Ranker(**config)
     ranker.load_state_dict(state)
-    info.update(stage="reference", weighted_objectives=[], conditioning=None, condition_on_beta=False,
+    info.update(stage="reference", weighted_objectives=[], conditioning=None, temperature_conditioning=False,
                 beta=None, beta_range=None)
     return LoadedRanker(ranker.eval(), None, info)

@@ -80,7 +80,7 @@ def evaluate_grid(
     if beta <= 0:
         raise InputError(f"beta must be > 0, got {beta}")
     policy, reference = loaded.ranker, loaded.reference
-    use_log_beta = bool(info["condition_on_beta"])
+    use_log_beta = bool(info["temperature_conditioning"])
     conditioned = info.get("conditioning") is not None  # False for a DPO-LS policy (one fixed weight)
     chunk = len(grid) if weights_per_pass is None else max(1, int(weights_per_pass))
     metrics = [NDCGMetric(info["objective_names"], ks=tuple(ks), gain=gain, empty=empty) for _ in range(len(grid))]

@@ -281,7 +281,7 @@ class CosDpoModule(_RankingModule):
         policy_config = dict(reference_config)
         if self.conditioned:
             policy_config.update(conditioning=conditioning, n_weights=self.n_weights,
-                                 condition_on_beta=temperature_conditioning, n_prompts=n_prompts,
+                                 temperature_conditioning=temperature_conditioning, n_prompts=n_prompts,
                                  cond_hidden=cond_hidden)
         self.policy = Ranker(**policy_config)
         self.policy.load_reference(self.reference)

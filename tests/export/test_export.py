@@ -32,7 +32,7 @@ INFO = {
     "n_features": F,
 }
 
-# (arch, conditioning, condition_on_beta): each conditioning on each arch that accepts it
+# (arch, conditioning, temperature_conditioning): each conditioning on each arch that accepts it
 VARIANTS = [
     ("mlp", None, False),
     ("mlp", "concat", True),
@@ -54,7 +54,7 @@ def make(arch: str, conditioning: str | None, beta: bool) -> Ranker:
         arch=arch,
         conditioning=conditioning,
         n_weights=2 if conditioning else 0,
-        condition_on_beta=beta,
+        temperature_conditioning=beta,
         normalization=NORM,
         **SMALL,
     )
@@ -161,7 +161,7 @@ def test_sidecar_contents(artifacts, fmt):
     assert info["n_features"] == F and info["feature_ids"] == [1, 2, 3, 5, 6, 8, 9]
     assert info["objective_names"] == ["relevance", "quality", "clicks"]
     assert info["weighted_objectives"] == ["quality", "clicks"] and info["n_weights"] == 2
-    assert info["conditioning"] == "film" and info["condition_on_beta"] is True
+    assert info["conditioning"] == "film" and info["temperature_conditioning"] is True
     assert info["beta_range"] == [0.1, 10.0] and info["beta"] == 1.0
     assert [spec["name"] for spec in info["inputs"]] == ["features", "mask", "weights", "log_beta"]
     assert info["inputs"][0]["shape"] == ["B", "L", F] and info["inputs"][1]["dtype"] == "bool"
@@ -314,7 +314,7 @@ def test_rescaled_sidecar_records_trained_beta_and_reference(rescaled):
     _, reference, path = rescaled[("transformer", "prompt", "torchscript")]
     info = json.loads((path / "ranker.json").read_text())
     assert info["beta_control"] == "rescale" and info["trained_beta"] == TRAINED_BETA
-    assert info["condition_on_beta"] is False and info["conditioning"] == "prompt"
+    assert info["temperature_conditioning"] is False and info["conditioning"] == "prompt"
     assert [spec["name"] for spec in info["inputs"]] == ["features", "mask", "weights", "log_beta"]
     assert info["reference_config"] == {k: v for k, v in reference.config.items() if k != "normalization"}
     # the log-uniform training range of temperature models means nothing here: no warning at beta=50

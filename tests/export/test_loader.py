@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def temperature_artifact(tmp_path_factory):
     torch.manual_seed(0)
-    ranker = Ranker(F, hidden_sizes=(8,), conditioning="film", n_weights=3, condition_on_beta=True)
+    ranker = Ranker(F, hidden_sizes=(8,), conditioning="film", n_weights=3, temperature_conditioning=True)
     return export_ranker(ranker, tmp_path_factory.mktemp("a") / "temp", info=INFO)
 
 
@@ -208,7 +208,7 @@ def test_export_then_rank_commands(checkpoint, tmp_path):
     assert main(["export", "--ckpt", str(checkpoint), "--format", fmt, "--out", str(art)]) == 0
     info = json.loads((art / "ranker.json").read_text())
     assert info["feature_ids"] == FEATURE_IDS and info["weighted_objectives"] == ["aux_a", "aux_b"]
-    assert info["condition_on_beta"] and info["conditioning"] == "prompt" and info["format"] == fmt
+    assert info["temperature_conditioning"] and info["conditioning"] == "prompt" and info["format"] == fmt
 
     qids, source = _write_libsvm(tmp_path / "in.txt", np.random.default_rng(0))
     out = tmp_path / "ranked.tsv"

@@ -32,7 +32,7 @@ def policy(arch: str, conditioning: str, beta: bool = False, seed: int = 1) -> R
         arch=arch,
         conditioning=conditioning,
         n_weights=3,
-        condition_on_beta=beta,
+        temperature_conditioning=beta,
         normalization=NORM,
         **SMALL,
     )
@@ -192,7 +192,7 @@ def test_beta_conditioning_changes_scores_once_its_path_is_non_zero(arch, condit
 
 def test_beta_only_conditioning():
     pol = Ranker(
-        F, arch="transformer", conditioning="film", n_weights=0, condition_on_beta=True, **SMALL
+        F, arch="transformer", conditioning="film", n_weights=0, temperature_conditioning=True, **SMALL
     ).eval()
     assert pol.needs_log_beta and not pol.needs_weights
     features, mask = batch()

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from ltr_cos.errors import InputError
-from ltr_cos.models import FeatureNormalizer, Ranker
+from ltr_cos.models import FeatureNormalizer, Ranker, RankerConfig
 
 F = 6
 SMALL = {"hidden_sizes": (16, 8), "d_model": 16, "n_heads": 2, "n_layers": 2, "dim_feedforward": 32}
 
-# (arch, conditioning, condition_on_beta): every combination the ranker accepts
+# (arch, conditioning, temperature_conditioning): every combination the ranker accepts
 VARIANTS = [
     ("mlp", None, False),
     ("mlp", "concat", False),
@@ -36,7 +36,7 @@ def make(arch: str, conditioning: str | None = None, beta: bool = False, seed: i
         arch=arch,
         conditioning=conditioning,
         n_weights=3 if conditioning else 0,
-        condition_on_beta=beta,
+        temperature_conditioning=beta,
         **{**SMALL, **kw},
     )
     if conditioning in ("concat", "film"):
@@ -150,9 +150,10 @@ def test_normalizer_matches_hand_computed_values():
 def test_normalization_inside_the_ranker_and_config_roundtrip():
     norm = {"kind": "signed_log1p_standardize", "mean": [0.1] * F, "std": [2.0] * F, "fitted_on": "train"}
     ranker = make("transformer", "film", True, normalization=norm)
-    config = json.loads(json.dumps(ranker.config))  # JSON-able, as checkpoints and sidecars store it
-    assert config["normalization"]["mean"] == pytest.approx([0.1] * F)
-    rebuilt = Ranker.from_config(config).eval()
+    record = json.loads(json.dumps(ranker.config.to_dict()))  # JSON-able, as checkpoints and sidecars store it
+    assert record["normalization"]["mean"] == pytest.approx([0.1] * F)
+    assert RankerConfig.from_dict(record) == ranker.config
+    rebuilt = Ranker(RankerConfig.from_dict(record)).eval()
     rebuilt.load_state_dict(ranker.state_dict())
     features, weights, log_beta = inputs(ranker, 2, 4)
     mask = torch.ones(2, 4, dtype=torch.bool)
@@ -203,8 +204,8 @@ def test_bad_inputs_and_settings_get_clear_errors():
         Ranker(F, arch="mlp", conditioning="prompt", n_weights=2)
     with pytest.raises(InputError, match="unknown ranker arch"):
         Ranker(F, arch="gru")
-    with pytest.raises(InputError, match="condition_on_beta"):
-        Ranker(F, condition_on_beta=True)
+    with pytest.raises(InputError, match="temperature_conditioning"):
+        Ranker(F, temperature_conditioning=True)
     with pytest.raises(InputError, match="normalization has 2 features"):
         Ranker(F, normalization={"mean": [0.0, 0.0], "std": [1.0, 1.0]})
     with pytest.raises(InputError, match="multiple of n_heads"):
@@ -240,3 +241,14 @@ def test_tiny_transformer_overfits_a_tiny_batch_with_listnet():
     final = listnet(scores).item()
     assert final - entropy.item() < 0.02 < start - entropy.item()
     assert (scores.masked_fill(~mask, -1e9).argmax(-1) == 0).all()
+
+
+def test_ranker_config_of_another_format_version_is_refused():
+    record = make("mlp", "film", False).config.to_dict()
+    with pytest.raises(InputError, match="format_version 0 is not supported"):
+        RankerConfig.from_dict({**record, "format_version": 0})
+    legacy = {k: v for k, v in record.items() if k != "format_version"}  # a record of the first releases
+    with pytest.raises(InputError, match="format_version None"):
+        RankerConfig.from_dict(legacy)
+    with pytest.raises(InputError, match="unknown ranker configuration fields"):
+        RankerConfig.from_dict({**record, "condition_on_beta": False})

@@ -17,7 +17,7 @@ def test_score_grid_matches_per_weight_forward(arch, conditioning, beta):
     torch.manual_seed(0)
     ranker = Ranker(n_features=7, arch=arch, hidden_sizes=(16, 8), d_model=16, n_heads=2, n_layers=1,
                     dim_feedforward=32, dropout=0.0, conditioning=conditioning, n_weights=3,
-                    condition_on_beta=beta, normalization={"mean": [0.1] * 7, "std": [2.0] * 7}).eval()
+                    temperature_conditioning=beta, normalization={"mean": [0.1] * 7, "std": [2.0] * 7}).eval()
     # the conditioning paths start as a no-op: randomise them so the weights matter
     with torch.no_grad():
         for p in ranker.conditioner.parameters():
