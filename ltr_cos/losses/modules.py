@@ -75,29 +75,42 @@ class ApproxNDCGLoss(_SingleObjectiveLoss):
 
 
 class CosDpoLoss(nn.Module):
-    """``cos_dpo_loss`` as a module.
+    """The Weight-/Temperature-COS-DPO objective (``cos_dpo_loss``, docs/method.md §3-4) as a configurable part.
 
     forward(scores [B, L], ref_scores [B, L], labels [B, L, K], mask [B, L], weights [B, m], beta [B],
-    generator=None) -> CosDpoOutput.
+    objectives=None, generator=None) -> CosDpoOutput. ``objectives`` (the m label columns the weights
+    weigh) is given at construction or per call; the training module passes the dataset's columns.
+
+    Args:
+        form: ``listnet`` (ListNet-DPO) or ``pl`` (Plackett-Luce / ListMLE form).
+        cosine_lambda: weight of the COSMOS cosine term (0 = off).
+        gain, tau: ListNet-DPO target gain (``identity`` or ``exp2``) and label temperature.
+        ties, top_k: PL-DPO tie handling (``random`` or ``average``) and truncation.
+        objectives: default label columns.
     """
 
     def __init__(
         self,
-        objectives: Sequence[int],
         form: Literal["listnet", "pl"] = "listnet",
         cosine_lambda: float = 0.0,
         gain: Gain = "identity",
         tau: float = 1.0,
         ties: Ties = "random",
         top_k: int | None = None,
+        objectives: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if form not in ("listnet", "pl"):
             raise ValueError(f"unknown form {form!r}; choose 'listnet' or 'pl'")
-        self.objectives = list(objectives)
+        self.objectives = None if objectives is None else list(objectives)
         self.form, self.cosine_lambda, self.gain, self.tau, self.ties, self.top_k = (
             form, cosine_lambda, gain, tau, ties, top_k
         )
+
+    def describe(self) -> dict:
+        """A JSON-able record of the settings (checkpoints and reports)."""
+        return {"class": type(self).__name__, "form": self.form, "cosine_lambda": self.cosine_lambda,
+                "gain": self.gain, "tau": self.tau, "ties": self.ties, "top_k": self.top_k}
 
     def forward(
         self,
@@ -107,10 +120,14 @@ class CosDpoLoss(nn.Module):
         mask: Tensor,
         weights: Tensor,
         beta: Tensor | float,
+        objectives: Sequence[int] | None = None,
         generator: torch.Generator | None = None,
     ) -> CosDpoOutput:
+        objectives = self.objectives if objectives is None else objectives
+        if objectives is None:
+            raise ValueError("CosDpoLoss needs the label columns of the weighted objectives (objectives=...)")
         return cos_dpo_loss(
-            scores, ref_scores, labels, mask, weights, beta, self.objectives,
+            scores, ref_scores, labels, mask, weights, beta, objectives,
             form=self.form, cosine_lambda=self.cosine_lambda, gain=self.gain, tau=self.tau,
             ties=self.ties, generator=generator, top_k=self.top_k,
         )

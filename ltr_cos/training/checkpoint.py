@@ -1,11 +1,14 @@
-"""Rebuild rankers from a training checkpoint without the training code's side effects.
+"""Rebuild rankers from a training checkpoint: the one place checkpoints are read back.
 
-Checkpoints are read with ``torch.load(weights_only=True)``: a checkpoint from an untrusted source
-cannot run code when loaded.
+Every checkpoint of ``ReferenceModule``/``CosDpoModule`` carries an ``ltr_cos`` record (format version,
+stage, the rankers' ``RankerConfig``, beta, the sampler and loss settings). Checkpoints are read with
+``torch.load(weights_only=True)``: a checkpoint from an untrusted source cannot run code when loaded.
 """
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,8 +16,10 @@ from typing import Any
 import torch
 
 from ltr_cos.errors import InputError
-from ltr_cos.models import Ranker
-from ltr_cos.training.modules import _ranker_from_module_state
+from ltr_cos.models import Ranker, RankerConfig
+
+CHECKPOINT_FORMAT_VERSION = 2
+CHECKPOINT_KEY = "ltr_cos"
 
 
 @dataclass
@@ -25,54 +30,89 @@ class LoadedRanker:
         ranker: the trained model (the policy of a COS-DPO run, the reference ranker of a stage-1 run).
         reference: the frozen reference ranker of a COS-DPO run, else None.
         info: ``stage`` (reference|cos_dpo), ``objective_names``, ``weighted_objectives``, ``n_features``,
-            ``feature_ids``, ``conditioning``, ``temperature_conditioning``, ``beta``, ``beta_range``, ``checkpoint``.
+            ``feature_ids``, ``conditioning``, ``temperature_conditioning``, ``beta``, ``beta_range``,
+            ``fixed_weights``, ``checkpoint``.
     """
 
     ranker: Ranker
     reference: Ranker | None
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def config(self) -> RankerConfig:
+        return self.ranker.config
 
-def load_ranker_from_checkpoint(path: str | Path) -> LoadedRanker:
-    """Load a ReferenceModule or CosDpoModule checkpoint into eval-mode rankers."""
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``torch.load`` a checkpoint safely, with one-line errors for missing, foreign or corrupt files."""
     path = str(path)
     if not Path(path).is_file():
         raise InputError("checkpoint not found", path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle errors, truncated files, foreign objects refused by weights_only
-        raise InputError(f"cannot read checkpoint safely ({type(exc).__name__}: {exc})", path) from exc
-    hparams = checkpoint.get("hyper_parameters", {})
-    names = list(hparams.get("objective_names") or [])
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError,
+            AttributeError, OSError) as exc:  # pickled objects refused by weights_only, truncated or foreign files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"not a readable ltr_cos checkpoint ({type(exc).__name__}: {first[:200]})", path) from None
+    if not isinstance(checkpoint, dict):
+        raise InputError("not a ltr_cos checkpoint (not a Lightning checkpoint dictionary)", path)
+    return checkpoint
+
+
+def checkpoint_record(checkpoint: dict[str, Any], path: str) -> dict[str, Any]:
+    """The ``ltr_cos`` record of a checkpoint, refusing those of another format with a message that says so."""
+    record = checkpoint.get(CHECKPOINT_KEY)
+    if record is None:
+        if "state_dict" in checkpoint and "hyper_parameters" in checkpoint:
+            raise InputError("this checkpoint was written by an older ltr_cos (no 'ltr_cos' record): retrain it "
+                             "with this version", path)
+        raise InputError("not a ltr_cos ranker checkpoint (no 'ltr_cos' record)", path)
+    if not isinstance(record, dict) or record.get("format_version") != CHECKPOINT_FORMAT_VERSION:
+        version = record.get("format_version") if isinstance(record, dict) else None
+        raise InputError(f"checkpoint format_version {version!r} is not supported by this ltr_cos (expects "
+                         f"{CHECKPOINT_FORMAT_VERSION}); retrain with this version", path)
+    return record
+
+
+def _ranker(config: RankerConfig, state: dict[str, Any], prefix: str, path: str) -> Ranker:
+    ranker = Ranker(config)
+    own = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    try:
+        ranker.load_state_dict(own)
+    except RuntimeError as exc:
+        raise InputError(f"the checkpoint's '{prefix}*' weights do not match its configuration ({exc})",
+                         path) from None
+    return ranker.eval()
+
+
+def load_ranker_from_checkpoint(path: str | Path) -> LoadedRanker:
+    """Load a ReferenceModule or CosDpoModule checkpoint into eval-mode rankers."""
+    path = str(path)
+    checkpoint = read_checkpoint(path)
+    record = checkpoint_record(checkpoint, path)
+    state = checkpoint.get("state_dict", {})
+    stage = record.get("stage")
+    config = RankerConfig.from_dict(record["ranker"], path)
     info: dict[str, Any] = {
         "checkpoint": path,
-        "objective_names": names,
-        "n_features": hparams.get("n_features"),
-        "feature_ids": hparams.get("feature_ids"),
+        "stage": stage,
+        "objective_names": list(config.objective_names),
+        "n_features": config.n_features,
+        "feature_ids": None if config.feature_ids is None else list(config.feature_ids),
+        "ranker_config": record["ranker"],
     }
-    if "reference_config" in hparams:  # a CosDpoModule run
-        state = checkpoint["state_dict"]
-        reference = Ranker(**hparams["reference_config"])
-        reference.load_state_dict({k[len("reference."):]: v for k, v in state.items() if k.startswith("reference.")})
-        weighted = hparams.get("weighted_objectives") or (names if hparams.get("include_main") else names[1:])
-        fixed = hparams.get("fixed_weights")
-        policy_config = dict(hparams["reference_config"])
-        if fixed is None:
-            policy_config.update(conditioning=hparams["conditioning"], n_weights=len(weighted),
-                                 temperature_conditioning=hparams["temperature_conditioning"],
-                                 n_prompts=hparams["n_prompts"], cond_hidden=hparams["cond_hidden"])
-        policy = Ranker(**policy_config)
-        policy.load_state_dict({k[len("policy."):]: v for k, v in state.items() if k.startswith("policy.")})
-        info.update(
-            stage="cos_dpo", weighted_objectives=list(weighted), fixed_weights=fixed,
-            conditioning=None if fixed is not None else hparams["conditioning"],
-            temperature_conditioning=bool(hparams["temperature_conditioning"]), beta=float(hparams["beta"]),
-            beta_range=[float(hparams["beta_min"]), float(hparams["beta_max"])],
-        )
-        return LoadedRanker(policy.eval(), reference.eval(), info)
-    config, state = _ranker_from_module_state(checkpoint, "ranker.", path)
-    ranker = Ranker(**config)
-    ranker.load_state_dict(state)
-    info.update(stage="reference", weighted_objectives=[], conditioning=None, temperature_conditioning=False,
-                beta=None, beta_range=None)
-    return LoadedRanker(ranker.eval(), None, info)
+    if stage == "reference":
+        info.update(weighted_objectives=[], conditioning=None, temperature_conditioning=False, beta=None,
+                    beta_range=None, fixed_weights=None)
+        return LoadedRanker(_ranker(config, state, "ranker.", path), None, info)
+    if stage != "cos_dpo":
+        raise InputError(f"unknown checkpoint stage {stage!r}", path)
+    reference = _ranker(RankerConfig.from_dict(record["reference"], path), state, "reference.", path)
+    policy = _ranker(config, state, "policy.", path)
+    info.update(
+        weighted_objectives=list(config.weighted_objectives), fixed_weights=record.get("fixed_weights"),
+        conditioning=config.conditioning, temperature_conditioning=config.temperature_conditioning,
+        beta=float(record["beta"]), beta_range=None if config.beta_range is None else list(config.beta_range),
+        sampler=record.get("sampler"), loss=record.get("loss"),
+    )
+    return LoadedRanker(policy, reference, info)

@@ -23,6 +23,7 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 import ltr_cos
 from ltr_cos.data.datamodule import RankingDataModule
+from ltr_cos.training.settings import data_info_from_meta
 
 _RUN_VERSION_ENV = "LTR_COS_RUN_VERSION"
 
@@ -79,10 +80,6 @@ class RunInfoCallback(pl.Callback):
         tmp.replace(run_dir / "run_info.json")
 
 
-def _feature_ids(meta: dict) -> list[int] | None:
-    return meta.get("feature_ids")
-
-
 class LtrCosCLI(LightningCLI):
     """LightningCLI with the ltr_cos links, checkpointing and run-folder bookkeeping."""
 
@@ -96,9 +93,7 @@ class LtrCosCLI(LightningCLI):
             "checkpoint.auto_insert_metric_name": False,
         })
         parser.add_lightning_class_args(RunInfoCallback, "run_info")
-        for attr in ("n_features", "objective_names", "normalization"):
-            parser.link_arguments(f"data.{attr}", f"model.init_args.{attr}", apply_on="instantiate")
-        parser.link_arguments("data.meta", "model.init_args.feature_ids", compute_fn=_feature_ids,
+        parser.link_arguments("data.meta", "model.init_args.data_info", compute_fn=data_info_from_meta,
                               apply_on="instantiate")
 
 

@@ -16,11 +16,11 @@ import torch
 from torch import Tensor
 
 from ltr_cos.errors import InputError
+from ltr_cos.losses import rescale_temperature
 from ltr_cos.metrics import NDCGMetric
 from ltr_cos.models import Ranker
 from ltr_cos.pareto.summary import weight_column
 from ltr_cos.training.checkpoint import LoadedRanker
-from ltr_cos.training.modules import rescale_temperature
 from ltr_cos.types import RankingBatch
 
 
@@ -58,7 +58,7 @@ def evaluate_grid(
         batches: evaluation batches (iterated once).
         grid: float [G, m] weights over ``loaded.info["weighted_objectives"]``.
         beta: run-time temperature. Temperature-COS-DPO models take it as an input; Weight-COS-DPO
-            models are moved to it with the SPEC 5 rescaling (exact for the unconditioned optimum).
+            models are moved to it with the run-time rescaling of docs/method.md §5 (exact for the unconditioned optimum).
             None = the beta the model was trained (or validated) with.
         weights_per_pass: grid points per forward pass (None = the whole grid; 1 = a loop of one
             forward per weight, the slow peer in benchmarks).

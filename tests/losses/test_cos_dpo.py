@@ -170,7 +170,7 @@ def test_module_wrapper_equals_function():
     s, r, y, m = batch(7)
     weights = sample_weights(s.shape[0], 3, generator=torch.Generator().manual_seed(3)).double()
     beta = torch.full((s.shape[0],), 0.5, dtype=torch.float64)
-    module = CosDpoLoss([0, 1, 2], form="pl", cosine_lambda=0.2, ties="average")
+    module = CosDpoLoss(form="pl", cosine_lambda=0.2, ties="average", objectives=[0, 1, 2])
     got = module(s, r, y, m, weights, beta, generator=torch.Generator().manual_seed(4))
     want = cos_dpo_loss(s, r, y, m, weights, beta, [0, 1, 2], form="pl", cosine_lambda=0.2, ties="average",
                         generator=torch.Generator().manual_seed(4))

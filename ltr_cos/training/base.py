@@ -1,0 +1,71 @@
+"""What both training stages share: evaluation hooks, the optimiser, the finite-loss guard, and the
+``ltr_cos`` record every checkpoint carries (read back by ``ltr_cos.training.checkpoint``)."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from ltr_cos.metrics import NDCGMetric
+from ltr_cos.training.checkpoint import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KEY
+from ltr_cos.types import RankingBatch
+
+
+
+class RankingModule(pl.LightningModule):
+    """Shared evaluation and optimisation code of both stages.
+
+    Subclasses set ``objective_names``, ``optim`` and ``evaluation`` and define ``_eval_step(batch, metrics)``,
+    ``_eval_end(stage, metrics)`` over their ``val_metrics`` / ``test_metrics``, and ``checkpoint_record()``.
+    """
+
+    def _build_metric(self) -> NDCGMetric:
+        ev = self.evaluation
+        return NDCGMetric(self.objective_names, ks=tuple(ev.ndcg_ks), gain=ev.ndcg_gain, empty=ev.empty_rule)
+
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+
+    def validation_step(self, batch: RankingBatch, batch_idx: int) -> None:
+        self._eval_step(batch, self.val_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_end("val", self.val_metrics)
+
+    def test_step(self, batch: RankingBatch, batch_idx: int) -> None:
+        self._eval_step(batch, self.test_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test", self.test_metrics)
+
+    def _check_finite(self, loss: Tensor) -> None:
+        # Stop at once rather than let one NaN batch corrupt every weight through the optimiser.
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"non-finite training loss ({loss.item()}) at global step {self.global_step}, epoch "
+                f"{self.current_epoch}: check the data for extreme values or lower the learning rate"
+            )
+
+    def save_settings(self, parts: dict[str, Any]) -> None:
+        """``save_hyperparameters`` with the composed parts stored as plain data (settings dataclasses as
+        dicts, samplers and losses as their ``describe()``), so checkpoints hold no pickled objects."""
+        self.save_hyperparameters(ignore=list(parts), frame=inspect.currentframe().f_back)  # the __init__
+        for name, part in parts.items():
+            if is_dataclass(part):
+                part = asdict(part)
+            elif hasattr(part, "describe"):
+                part = part.describe()
+            self.hparams[name] = part
+
+    def checkpoint_record(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # plain JSON-able data only: checkpoints are read back with torch.load(weights_only=True)
+        checkpoint[CHECKPOINT_KEY] = {"format_version": CHECKPOINT_FORMAT_VERSION, **self.checkpoint_record()}
