@@ -102,7 +102,7 @@ def test_fit_pareto_export_rank(tmp_path, monkeypatch):
             with torch.no_grad():
                 expected = loaded.ranker(features, mask, torch.tensor([WEIGHTS]))
                 if beta is not None:
-                    from ltr_cos.training import rescale_temperature
+                    from ltr_cos.losses import rescale_temperature
 
                     expected = rescale_temperature(expected, loaded.reference(features, mask), 0.5, beta)
             mine = ranked[ranked[:, 0] == q]

@@ -8,8 +8,8 @@ An artifact is a folder::
 
 The temperature reaches the scores in one of two ways (sidecar ``beta_control``):
 ``input``: a Temperature-COS-DPO ranker takes log_beta itself; ``rescale``: a Weight-COS-DPO policy is
-exported together with its frozen reference ranker and moved to beta' = exp(log_beta) with SPEC 5,
-scores' = f_ref + (trained_beta / beta') * (f_theta - f_ref).
+exported together with its frozen reference ranker and moved to beta' = exp(log_beta) with the
+temperature rescaling of docs/method.md §5, scores' = f_ref + (trained_beta / beta') * (f_theta - f_ref).
 
 The folder is built as a temporary sibling and renamed into place, so a reader never sees half of one.
 """
@@ -17,11 +17,7 @@ The folder is built as a temporary sibling and renamed into place, so a reader n
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import os
-import shutil
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -31,12 +27,12 @@ from torch import Tensor, nn
 
 import ltr_cos
 from ltr_cos.errors import InputError
+from ltr_cos.export.loader import load_artifact
+from ltr_cos.export.sidecar import ARTIFACT_FORMAT_VERSION, FORMATS, MODEL_FILES, SIDECAR_NAME, write_sidecar
+from ltr_cos.files import atomic_folder, sha256_file
+from ltr_cos.losses import apply_temperature_ratio
 from ltr_cos.models import Ranker
 
-ARTIFACT_FORMAT_VERSION = 1
-FORMATS = ("torchscript", "onnx")
-MODEL_FILES = {"torchscript": "model.pt", "onnx": "model.onnx"}
-SIDECAR_NAME = "ranker.json"
 ONNX_OPSET = 18
 # Largest |artifact - eager| accepted by the check that export runs on the file it has just written.
 PARITY_TOLERANCE = 1e-4
@@ -84,9 +80,8 @@ class _Rescaled(nn.Module):
         self.trained_beta = float(trained_beta)
 
     def _rescale(self, scores: Tensor, ref_scores: Tensor, log_beta: Tensor) -> Tensor:
-        # the same arithmetic as ltr_cos.training.rescale_temperature: ratio = trained / target
-        ratio = self.trained_beta / torch.exp(log_beta.to(torch.float32))
-        return ref_scores + ratio.unsqueeze(1) * (scores - ref_scores)
+        # ratio = trained / target beta (docs/method.md §5)
+        return apply_temperature_ratio(scores, ref_scores, self.trained_beta / torch.exp(log_beta.to(torch.float32)))
 
     def forward(self, features: Tensor, mask: Tensor, log_beta: Tensor) -> Tensor:
         return self._rescale(
@@ -179,14 +174,6 @@ def example_inputs(
     return tuple(out)
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_info(ranker: Ranker, info: dict[str, Any]) -> None:
     n = info.get("n_features")
     if n is not None and int(n) != ranker.n_features:
@@ -211,7 +198,7 @@ def _check_info(ranker: Ranker, info: dict[str, Any]) -> None:
 
 
 def _check_reference(ranker: Ranker, reference: Ranker, info: dict[str, Any]) -> float:
-    """Validate a reference ranker for SPEC 5 rescaling; returns the trained beta."""
+    """Validate a reference ranker for temperature rescaling (docs/method.md §5); returns the trained beta."""
     if not isinstance(reference, Ranker):
         raise InputError(f"the reference must be a ltr_cos Ranker, got {type(reference).__name__}")
     if ranker.needs_log_beta:
@@ -243,7 +230,7 @@ def _sidecar(
     }
     dtypes = {"features": "float32", "mask": "bool", "weights": "float32", "log_beta": "float32"}
     config = ranker.config
-    normalization = config.pop("normalization")
+    normalization = config.normalization
     weighted = info.get("weighted_objectives")
     return {
         "format_version": ARTIFACT_FORMAT_VERSION,
@@ -266,13 +253,13 @@ def _sidecar(
         "temperature_conditioning": ranker.needs_log_beta,
         "beta": info.get("beta"),
         "beta_range": list(info["beta_range"]) if info.get("beta_range") is not None else None,
-        # how log_beta acts: "input" (Temperature-COS-DPO), "rescale" (SPEC 5 with the embedded
+        # how log_beta acts: "input" (Temperature-COS-DPO), "rescale" (docs/method.md §5, with the embedded
         # reference ranker, exact at trained_beta), or None (no temperature input)
         "beta_control": "rescale" if rescaled else ("input" if ranker.needs_log_beta else None),
         "trained_beta": float(info["beta"]) if rescaled else info.get("beta"),
         "stage": info.get("stage"),
         "normalization": normalization["kind"] if normalization else None,
-        "ranker_config": config,
+        "ranker_config": config.to_dict(),
     }
 
 
@@ -330,7 +317,7 @@ def export_ranker(
         overwrite: replace an existing non-empty ``out_dir``.
         verify: run the written file on random padded inputs and require agreement with the eager model.
         reference: the frozen reference ranker of a Weight-COS-DPO (or DPO-LS) policy. When given, it
-            goes inside the artifact, which then takes log_beta [B] and applies SPEC 5's rescaling
+            goes inside the artifact, which then takes log_beta [B] and applies the rescaling of docs/method.md §5
             f_ref + (trained_beta / beta') (f_theta - f_ref), trained_beta = ``info["beta"]``.
 
     Returns:
@@ -345,17 +332,11 @@ def export_ranker(
     trained_beta = None if reference is None else _check_reference(ranker, reference, info)
     rescaled = reference is not None
     out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not overwrite:
-        raise InputError("output folder exists and is not empty (pass overwrite to replace it)", str(out_dir))
-
     model = copy.deepcopy(ranker).cpu().float().eval()
     ref_model = None if reference is None else copy.deepcopy(reference).cpu().float().eval()
     module = _wrap(model, ref_model, trained_beta)
     names = input_names(model, rescaled)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    with atomic_folder(out_dir, overwrite=overwrite, marker=SIDECAR_NAME) as tmp:
         model_file = tmp / MODEL_FILES[format]
         if format == "torchscript":
             _write_torchscript(module, model_file)
@@ -364,27 +345,15 @@ def export_ranker(
             _write_onnx(onnx_module, example_inputs(model, rescaled=rescaled), names, model_file)
         sidecar = _sidecar(model, format, model_file, info, rescaled)
         if ref_model is not None:
-            sidecar["reference_config"] = {k: v for k, v in ref_model.config.items() if k != "normalization"}
-        (tmp / SIDECAR_NAME).write_text(json.dumps(sidecar, indent=2) + "\n")
+            sidecar["reference_config"] = ref_model.config.to_dict()
+        write_sidecar(tmp, sidecar)
         if verify:
             _verify(tmp, module)
-        if out_dir.exists():
-            old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
 def _verify(folder: Path, module: nn.Module) -> None:
     """Score random padded inputs (two list lengths) with the written artifact and the eager model."""
-    from ltr_cos.export.loader import load_artifact
-
     artifact = load_artifact(folder)
     for batch, n_candidates in ((3, 7), (2, 3)):
         inputs = example_inputs(

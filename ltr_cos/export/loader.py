@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
@@ -12,24 +11,8 @@ from typing import Any
 import numpy as np
 
 from ltr_cos.errors import InputError
-
-WEIGHT_SUM_TOLERANCE = 1e-4
-
-
-def _sha256(path: Path) -> str:
-    from ltr_cos.export.artifact import sha256_file
-
-    return sha256_file(path)
-
-
-def _find_sidecar(path: Path) -> Path:
-    from ltr_cos.export.artifact import SIDECAR_NAME
-
-    if path.is_dir():
-        return path / SIDECAR_NAME
-    if path.suffix == ".json":
-        return path
-    return path.parent / SIDECAR_NAME  # the model file itself
+from ltr_cos.export.sidecar import read_sidecar
+from ltr_cos.objectives import check_simplex
 
 
 class ExportedRanker:
@@ -86,12 +69,12 @@ class ExportedRanker:
 
     @property
     def needs_beta(self) -> bool:
-        """True when the artifact has a log_beta input (temperature model or SPEC 5 rescaling)."""
+        """True when the artifact has a log_beta input (temperature model or temperature rescaling, docs/method.md §5)."""
         return "log_beta" in self.input_names
 
     @property
     def beta_control(self) -> str | None:
-        """``input`` (Temperature-COS-DPO), ``rescale`` (SPEC 5 with the embedded reference) or None."""
+        """``input`` (Temperature-COS-DPO), ``rescale`` (docs/method.md §5, with the embedded reference) or None."""
         if "beta_control" in self.info:
             return self.info["beta_control"]
         return "input" if self.needs_beta else None  # sidecars written before beta_control existed
@@ -128,7 +111,7 @@ class ExportedRanker:
                 Required by weight-conditioned models, refused by the others.
             beta: DPO temperature > 0, a scalar or [B]; or ``log_beta`` instead. Required by
                 Temperature-COS-DPO models. A Weight-COS-DPO artifact exported with its reference
-                ranker (``beta_control == "rescale"``) moves to it with SPEC 5's rescaling and defaults
+                ranker (``beta_control == "rescale"``) moves to it with the temperature rescaling of docs/method.md §5 and defaults
                 to its trained beta. Refused by artifacts without a temperature input.
 
         Returns:
@@ -172,7 +155,7 @@ class ExportedRanker:
         elif beta is not None or log_beta is not None:
             raise InputError(
                 "this model is not conditioned on beta and has no reference ranker to rescale with "
-                "(SPEC 5); export a Weight-COS-DPO checkpoint without --fixed-beta for run-time beta"
+                "(docs/method.md §5); export a Weight-COS-DPO checkpoint without --fixed-beta for run-time beta"
             )
         scores = self.run(*inputs)
         return scores[0] if single else scores
@@ -182,23 +165,11 @@ class ExportedRanker:
         names = self.info.get("weighted_objectives") or []
         if weights is None:
             raise InputError(f"this model needs weights over {m} objectives {list(names)}")
-        w = np.asarray(weights, dtype=np.float64)
+        w = check_simplex(weights, m, names)
         if w.ndim == 1:
             w = np.broadcast_to(w, (batch, w.shape[0]))
-        if w.ndim != 2 or w.shape[0] != batch:
+        if w.shape[0] != batch:
             raise InputError(f"weights must be [m] or [B, m] with B = {batch}, got shape {np.shape(weights)}")
-        if w.shape[1] != m:
-            raise InputError(f"weights must have {m} values ({', '.join(map(str, names))}), got {w.shape[1]}")
-        if np.isnan(w).any() or not np.isfinite(w).all():
-            raise InputError("weights must be finite numbers (found NaN or inf)")
-        if (w < 0).any():
-            raise InputError(f"weights must be non-negative, got {w[(w < 0).any(1)][0].tolist()}")
-        sums = w.sum(1)
-        bad = np.abs(sums - 1.0) > WEIGHT_SUM_TOLERANCE
-        if bad.any():
-            raise InputError(
-                f"weights must sum to 1 (within {WEIGHT_SUM_TOLERANCE:g}), got sum {sums[bad][0]:.6g}"
-            )
         return np.ascontiguousarray(w, dtype=np.float32)
 
     def _check_log_beta(self, beta: Any, log_beta: Any, batch: int) -> np.ndarray:
@@ -244,28 +215,8 @@ def load_artifact(
         check_hash: compare the model file with the sidecar's sha256 first.
 
     Raises:
-        InputError: missing or unreadable sidecar or model file, unknown format version, hash mismatch.
+        InputError: missing or unreadable sidecar or model file, unknown format version, an edited sidecar,
+            a model file outside the artifact folder, hash mismatch.
     """
-    from ltr_cos.export.artifact import ARTIFACT_FORMAT_VERSION
-
-    sidecar = _find_sidecar(Path(path))
-    if not sidecar.is_file():
-        raise InputError("not an exported ltr_cos ranker (no ranker.json beside it)", str(path))
-    try:
-        info = json.loads(sidecar.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the sidecar: {exc}", str(sidecar)) from None
-    for key in ("format", "model_file", "inputs", "n_features", "sha256"):
-        if key not in info:
-            raise InputError(f"sidecar lacks {key!r}", str(sidecar))
-    if info.get("format_version") != ARTIFACT_FORMAT_VERSION:
-        raise InputError(f"unsupported artifact format_version {info.get('format_version')!r}", str(sidecar))
-    folder = sidecar.parent
-    model_file = folder / info["model_file"]
-    if not model_file.is_file():
-        raise InputError("model file listed by the sidecar is missing", str(model_file))
-    if check_hash and _sha256(model_file) != info["sha256"]:
-        raise InputError(
-            "model file does not match the sha256 in ranker.json (changed or corrupt)", str(model_file)
-        )
+    folder, info = read_sidecar(path, check_hash=check_hash)
     return ExportedRanker(folder, info, threads=threads)

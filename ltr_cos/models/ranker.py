@@ -6,7 +6,7 @@ State-dict keys under ``conditioner.`` belong to the conditioning path; all othe
 """
 
 from collections.abc import Mapping
-from typing import List, Optional, Sequence
+from typing import List, Optional
 
 import torch
 from torch import Tensor, nn

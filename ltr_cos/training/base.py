@@ -16,7 +16,6 @@ from ltr_cos.training.checkpoint import CHECKPOINT_FORMAT_VERSION, CHECKPOINT_KE
 from ltr_cos.types import RankingBatch
 
 
-
 class RankingModule(pl.LightningModule):
     """Shared evaluation and optimisation code of both stages.
 

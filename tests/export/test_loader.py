@@ -144,7 +144,13 @@ def _lists(n_queries: int, seed: int):
 def checkpoint(tmp_path_factory):
     """A COS-DPO checkpoint (prompt-conditioned transformer, temperature input) from one short fit."""
     pl = pytest.importorskip("pytorch_lightning")
-    from ltr_cos.training import CosDpoModule, ReferenceModule
+    from ltr_cos.objectives import DirichletSampler
+    from ltr_cos.training import (
+        BackboneSettings,
+        ConditioningSettings,
+        CosDpoModule,
+        ReferenceModule,
+    )
 
     tmp = tmp_path_factory.mktemp("ckpt")
     kw = {
@@ -157,28 +163,18 @@ def checkpoint(tmp_path_factory):
         "default_root_dir": tmp,
     }
     pl.seed_everything(0)
+    info = {"n_features": F, "objective_names": OBJECTIVES, "normalization": None, "feature_ids": FEATURE_IDS}
     reference = ReferenceModule(
-        n_features=F,
-        objective_names=OBJECTIVES,
-        feature_ids=FEATURE_IDS,
-        arch="transformer",
-        d_model=8,
-        n_heads=2,
-        n_layers=1,
-        dim_feedforward=16,
+        info, BackboneSettings(arch="transformer", d_model=8, n_heads=2, n_layers=1, dim_feedforward=16)
     )
     trainer = pl.Trainer(**kw)
     trainer.fit(reference, _lists(8, 0))
     trainer.save_checkpoint(tmp / "reference.ckpt")
     policy = CosDpoModule(
         reference_ckpt=str(tmp / "reference.ckpt"),
-        n_features=F,
-        objective_names=OBJECTIVES,
-        feature_ids=FEATURE_IDS,
-        conditioning="prompt",
-        temperature_conditioning=True,
-        n_prompts=2,
-        cond_hidden=8,
+        data_info=info,
+        conditioning=ConditioningSettings("prompt", n_prompts=2, cond_hidden=8),
+        sampler=DirichletSampler(beta_min=0.1, beta_max=10.0),
     )
     trainer = pl.Trainer(**kw)
     trainer.fit(policy, _lists(8, 1))
@@ -281,25 +277,26 @@ def weight_checkpoint(checkpoint):
     """A Weight-COS-DPO checkpoint (FiLM on an MLP, no temperature input) on the same data."""
     import pytorch_lightning as pl
 
-    from ltr_cos.training import CosDpoModule, ReferenceModule
+    from ltr_cos.training import (
+        BackboneSettings,
+        CosDpoModule,
+        OptimizerSettings,
+        ReferenceModule,
+    )
 
     tmp = checkpoint.parent
     kw = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     pl.seed_everything(0)
-    reference = ReferenceModule(
-        n_features=F, objective_names=OBJECTIVES, feature_ids=FEATURE_IDS, hidden_sizes=[8]
-    )
+    info = {"n_features": F, "objective_names": OBJECTIVES, "normalization": None, "feature_ids": FEATURE_IDS}
+    reference = ReferenceModule(info, BackboneSettings(hidden_sizes=[8]))
     trainer = pl.Trainer(accelerator="cpu", max_epochs=1, enable_model_summary=False, **kw)
     trainer.fit(reference, _lists(8, 0))
     trainer.save_checkpoint(tmp / "reference_mlp.ckpt")
     policy = CosDpoModule(
         reference_ckpt=str(tmp / "reference_mlp.ckpt"),
-        n_features=F,
-        objective_names=OBJECTIVES,
-        feature_ids=FEATURE_IDS,
-        conditioning="film",
+        data_info=info,
         beta=0.5,
-        lr=0.05,
+        optim=OptimizerSettings(lr=0.05),
     )
     trainer = pl.Trainer(accelerator="cpu", max_epochs=2, enable_model_summary=False, **kw)
     trainer.fit(policy, _lists(8, 1))
@@ -309,7 +306,8 @@ def weight_checkpoint(checkpoint):
 
 def test_rank_beta_on_a_weight_cos_dpo_model_rescales_with_the_reference(weight_checkpoint, tmp_path):
     from ltr_cos.cli import main
-    from ltr_cos.training import load_ranker_from_checkpoint, rescale_temperature
+    from ltr_cos.losses import rescale_temperature
+    from ltr_cos.training import load_ranker_from_checkpoint
 
     art = tmp_path / "art"
     assert main(["export", "--ckpt", str(weight_checkpoint), "--out", str(art)]) == 0

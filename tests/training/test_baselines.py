@@ -1,22 +1,25 @@
-"""SPEC 9 baselines: DPO Soup interpolation and the MODPO margin transform."""
+"""Baselines (docs/method.md §9): DPO Soup interpolation and the MODPO margin transform."""
 
 import pytest
 import pytorch_lightning as pl
 import torch
 
 from ltr_cos.errors import InputError
-from ltr_cos.losses import listnet_dpo_loss
+from ltr_cos.losses import listnet_dpo_loss, modpo_logits, modpo_loss
 from ltr_cos.models import Ranker
-from ltr_cos.training import CosDpoModule, ReferenceModule, load_ranker_from_checkpoint
-from ltr_cos.training.baselines import (
+from ltr_cos.objectives import FixedWeights
+from ltr_cos.training import (
+    BackboneSettings,
+    CosDpoModule,
     ModpoModule,
-    modpo_logits,
-    modpo_loss,
+    OptimizerSettings,
+    ReferenceModule,
+    load_ranker_from_checkpoint,
     single_objective_weights,
     soup_ranker,
 )
 
-from .helpers import OBJECTIVES, collate, loader, make_lists
+from .helpers import collate, data_info, loader, make_lists
 
 N_FEATURES = 6
 
@@ -36,15 +39,16 @@ def checkpoints(tmp_path_factory):
     """A briefly trained reference ranker and the two single-objective DPO policies built on it."""
     tmp = tmp_path_factory.mktemp("baselines")
     pl.seed_everything(0)
-    ref = ReferenceModule(n_features=N_FEATURES, objective_names=OBJECTIVES, hidden_sizes=[16], lr=0.01, dropout=0.0)
+    ref = ReferenceModule(data_info(N_FEATURES), BackboneSettings(hidden_sizes=[16], dropout=0.0),
+                          optim=OptimizerSettings(lr=0.01))
     trainer = _trainer(tmp, 3)
     trainer.fit(ref, loader(make_lists(64), shuffle=True))
     paths = {"reference": str(tmp / "reference.ckpt")}
     trainer.save_checkpoint(paths["reference"])
     for k in range(2):
         pl.seed_everything(1)
-        policy = CosDpoModule(reference_ckpt=paths["reference"], n_features=N_FEATURES, objective_names=OBJECTIVES,
-                              fixed_weights=single_objective_weights(2, k), lr=0.05)
+        policy = CosDpoModule(reference_ckpt=paths["reference"], data_info=data_info(N_FEATURES),
+                              sampler=FixedWeights(single_objective_weights(2, k)), optim=OptimizerSettings(lr=0.05))
         trainer = _trainer(tmp, 3)
         trainer.fit(policy, loader(make_lists(64, seed=2), shuffle=True))
         paths[f"single_{k}"] = str(tmp / f"single_{k}.ckpt")
@@ -84,7 +88,7 @@ def test_soup_interpolates_every_parameter():
 
 def test_soup_refuses_bad_inputs():
     policies = [_random_ranker(0), _random_ranker(1)]
-    with pytest.raises(InputError, match="summing to 1"):
+    with pytest.raises(InputError, match="soup weights must sum to 1"):
         soup_ranker(policies, [0.5, 0.6])
     other = Ranker(N_FEATURES, hidden_sizes=(8,), dropout=0.0)
     with pytest.raises(InputError, match="different configuration"):
@@ -122,19 +126,17 @@ def test_modpo_loss_with_first_weight_one_is_plain_dpo_on_objective_one():
 
 
 def test_modpo_module_reduces_to_dpo_ls_at_first_corner(checkpoints):
-    common = {"reference_ckpt": checkpoints["reference"], "n_features": N_FEATURES, "objective_names": OBJECTIVES,
-                  "beta": 0.8}
-    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], fixed_weights=[1.0, 0.0], **common)
-    dpo_ls = CosDpoModule(fixed_weights=[1.0, 0.0], **common)
+    common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES), "beta": 0.8}
+    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[1.0, 0.0], **common)
+    dpo_ls = CosDpoModule(sampler=FixedWeights([1.0, 0.0]), **common)
     dpo_ls.policy.load_state_dict(modpo.policy.state_dict())
     batch = collate(make_lists(16, seed=6))
     torch.testing.assert_close(modpo.training_step(batch, 0), dpo_ls.training_step(batch, 0))
 
 
 def test_modpo_module_uses_the_reward_margin(checkpoints):
-    common = {"reference_ckpt": checkpoints["reference"], "n_features": N_FEATURES, "objective_names": OBJECTIVES,
-                  "beta": 0.8}
-    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], fixed_weights=[0.4, 0.6], **common).eval()
+    common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES), "beta": 0.8}
+    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.4, 0.6], **common).eval()
     batch = collate(make_lists(16, seed=7))
     reward = load_ranker_from_checkpoint(checkpoints["single_1"]).ranker
     with torch.no_grad():
@@ -149,20 +151,20 @@ def test_modpo_module_uses_the_reward_margin(checkpoints):
 
 
 def test_modpo_module_refuses_bad_setups(checkpoints):
-    common = {"reference_ckpt": checkpoints["reference"], "n_features": N_FEATURES, "objective_names": OBJECTIVES}
+    common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES)}
     with pytest.raises(InputError, match="w_1 > 0"):
-        ModpoModule(reward_ckpts=[checkpoints["single_1"]], fixed_weights=[0.0, 1.0], **common)
+        ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.0, 1.0], **common)
     with pytest.raises(InputError, match="needs 1 reward checkpoints"):
-        ModpoModule(reward_ckpts=[], fixed_weights=[0.5, 0.5], **common)
+        ModpoModule(reward_ckpts=[], weights=[0.5, 0.5], **common)
     with pytest.raises(InputError, match="unconditioned single-objective"):
-        ModpoModule(reward_ckpts=[checkpoints["reference"]], fixed_weights=[0.5, 0.5], **common)
+        ModpoModule(reward_ckpts=[checkpoints["reference"]], weights=[0.5, 0.5], **common)
 
 
 def test_modpo_trains_and_reloads(checkpoints, tmp_path):
     pl.seed_everything(0)
-    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], fixed_weights=[0.5, 0.5],
-                        reference_ckpt=checkpoints["reference"], n_features=N_FEATURES, objective_names=OBJECTIVES,
-                        lr=0.05)
+    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.5, 0.5],
+                        reference_ckpt=checkpoints["reference"], data_info=data_info(N_FEATURES),
+                        optim=OptimizerSettings(lr=0.05))
     before = {k: v.clone() for k, v in modpo.policy.state_dict().items()}
     trainer = _trainer(tmp_path, 2)
     trainer.fit(modpo, loader(make_lists(48, seed=8), shuffle=True))

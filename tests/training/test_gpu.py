@@ -6,9 +6,16 @@ import pytorch_lightning as pl
 import torch
 
 from ltr_cos.models import Ranker
-from ltr_cos.training import CosDpoModule, ReferenceModule
+from ltr_cos.objectives import DirichletSampler
+from ltr_cos.training import (
+    BackboneSettings,
+    ConditioningSettings,
+    CosDpoModule,
+    OptimizerSettings,
+    ReferenceModule,
+)
 
-from .helpers import OBJECTIVES, collate, loader, make_lists
+from .helpers import collate, data_info, loader, make_lists
 
 pytestmark = pytest.mark.gpu
 
@@ -20,15 +27,16 @@ def _gpu_trainer(tmp_path, epochs):
 
 def test_both_stages_train_on_gpu_in_bf16(tmp_path):
     pl.seed_everything(0)
-    reference = ReferenceModule(n_features=6, objective_names=OBJECTIVES, arch="transformer", d_model=32,
-                                n_heads=4, n_layers=2, dim_feedforward=64, lr=0.005)
+    reference = ReferenceModule(data_info(6), BackboneSettings(arch="transformer", d_model=32, n_heads=4, n_layers=2,
+                                                               dim_feedforward=64), optim=OptimizerSettings(lr=0.005))
     trainer = _gpu_trainer(tmp_path, 6)
     trainer.fit(reference, loader(make_lists(128), shuffle=True), loader(make_lists(32, seed=1)))
     assert trainer.callback_metrics["val/score"] > 0.7
     trainer.save_checkpoint(tmp_path / "ref.ckpt")
 
-    policy = CosDpoModule(reference_ckpt=str(tmp_path / "ref.ckpt"), n_features=6, objective_names=OBJECTIVES,
-                          conditioning="prompt", temperature_conditioning=True, lr=0.005)
+    policy = CosDpoModule(reference_ckpt=str(tmp_path / "ref.ckpt"), data_info=data_info(6),
+                          conditioning=ConditioningSettings("prompt"),
+                          sampler=DirichletSampler(beta_min=0.1, beta_max=10.0), optim=OptimizerSettings(lr=0.005))
     trainer = _gpu_trainer(tmp_path, 6)
     trainer.fit(policy, loader(make_lists(128, seed=2), shuffle=True), loader(make_lists(32, seed=3)))
     metrics = trainer.callback_metrics

@@ -5,12 +5,21 @@ import pytorch_lightning as pl
 import torch
 
 from ltr_cos.errors import InputError
-from ltr_cos.losses import cos_dpo_loss
+from ltr_cos.losses import cos_dpo_loss, rescale_temperature
 from ltr_cos.models import Ranker
-from ltr_cos.training import CosDpoModule, ReferenceModule, load_ranker_from_checkpoint, rescale_temperature
+from ltr_cos.objectives import FixedWeights
+from ltr_cos.training import (
+    BackboneSettings,
+    ConditioningSettings,
+    CosDpoModule,
+    EvaluationSettings,
+    OptimizerSettings,
+    ReferenceModule,
+    load_ranker_from_checkpoint,
+)
 from ltr_cos.training.evaluate import batches_from_tensors, evaluate_grid
 
-from .helpers import OBJECTIVES, collate, loader, make_lists
+from .helpers import collate, data_info, loader, make_lists
 
 N_FEATURES = 6
 
@@ -25,8 +34,8 @@ def _trainer(tmp_path, epochs):
 def reference_ckpt(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ref")
     pl.seed_everything(0)
-    module = ReferenceModule(n_features=N_FEATURES, objective_names=OBJECTIVES, hidden_sizes=[16], lr=0.01,
-                             dropout=0.0)
+    module = ReferenceModule(data_info(N_FEATURES), BackboneSettings(hidden_sizes=[16], dropout=0.0),
+                             optim=OptimizerSettings(lr=0.01))
     trainer = _trainer(tmp, 8)
     trainer.fit(module, loader(make_lists(96), shuffle=True), loader(make_lists(32, seed=1)))
     assert trainer.callback_metrics["val/score"] > 0.8  # the label is an easy function of two features
@@ -37,8 +46,8 @@ def reference_ckpt(tmp_path_factory):
 
 @pytest.mark.parametrize("conditioning", ["film", "concat"])
 def test_policy_starts_exactly_at_reference(reference_ckpt, conditioning):
-    module = CosDpoModule(reference_ckpt=str(reference_ckpt), n_features=N_FEATURES, objective_names=OBJECTIVES,
-                          conditioning=conditioning).eval()
+    module = CosDpoModule(reference_ckpt=str(reference_ckpt), data_info=data_info(N_FEATURES),
+                          conditioning=ConditioningSettings(conditioning)).eval()
     batch = collate(make_lists(8, seed=5))
     weights = torch.distributions.Dirichlet(torch.ones(2)).sample((8,))
     with torch.no_grad():
@@ -48,15 +57,16 @@ def test_policy_starts_exactly_at_reference(reference_ckpt, conditioning):
 
 def test_reference_feature_count_mismatch_is_a_clear_error(reference_ckpt):
     with pytest.raises(InputError, match="takes 6 features but the dataset has 7"):
-        CosDpoModule(reference_ckpt=str(reference_ckpt), n_features=7, objective_names=OBJECTIVES)
+        CosDpoModule(reference_ckpt=str(reference_ckpt), data_info=data_info(7))
     with pytest.raises(InputError, match="not found"):
-        CosDpoModule(reference_ckpt="nope.ckpt", n_features=6, objective_names=OBJECTIVES)
+        CosDpoModule(reference_ckpt="nope.ckpt", data_info=data_info(6))
 
 
 def test_cos_dpo_trains_responds_to_weights_and_reloads(reference_ckpt, tmp_path):
     pl.seed_everything(0)
-    module = CosDpoModule(reference_ckpt=str(reference_ckpt), n_features=N_FEATURES, objective_names=OBJECTIVES,
-                          conditioning="film", beta=0.5, lr=0.01, val_grid_steps=2)
+    module = CosDpoModule(reference_ckpt=str(reference_ckpt), data_info=data_info(N_FEATURES), beta=0.5,
+                          conditioning=ConditioningSettings("film"), optim=OptimizerSettings(lr=0.01),
+                          evaluation=EvaluationSettings(val_grid_steps=2))
     trainer = _trainer(tmp_path, 10)
     trainer.fit(module, loader(make_lists(128, seed=2), shuffle=True), loader(make_lists(48, seed=3)))
     metrics = trainer.callback_metrics
@@ -87,29 +97,29 @@ def test_cos_dpo_trains_responds_to_weights_and_reloads(reference_ckpt, tmp_path
 
 
 def test_dpo_ls_policy_is_unconditioned(reference_ckpt, tmp_path):
-    module = CosDpoModule(reference_ckpt=str(reference_ckpt), n_features=N_FEATURES, objective_names=OBJECTIVES,
-                          fixed_weights=[0.2, 0.8])
-    assert module.policy.config["conditioning"] is None
+    module = CosDpoModule(reference_ckpt=str(reference_ckpt), data_info=data_info(N_FEATURES),
+                          sampler=FixedWeights([0.2, 0.8]))
+    assert module.policy.config.conditioning is None
     trainer = _trainer(tmp_path, 1)
     trainer.fit(module, loader(make_lists(16, seed=2)), loader(make_lists(8, seed=3)))
     trainer.save_checkpoint(tmp_path / "ls.ckpt")
     loaded = load_ranker_from_checkpoint(tmp_path / "ls.ckpt")
     assert loaded.info["fixed_weights"] == [0.2, 0.8] and loaded.info["conditioning"] is None
-    with pytest.raises(InputError, match="fixed_weights"):
-        CosDpoModule(reference_ckpt=str(reference_ckpt), n_features=N_FEATURES, objective_names=OBJECTIVES,
-                     fixed_weights=[0.5, 0.6])
+    with pytest.raises(InputError, match="fixed weights must sum to 1"):
+        CosDpoModule(reference_ckpt=str(reference_ckpt), data_info=data_info(N_FEATURES),
+                     sampler=FixedWeights([0.5, 0.6]))
 
 
 def test_nan_loss_stops_training_with_the_step(reference_ckpt, tmp_path):
     items = make_lists(8, seed=2)
     items[3] = (items[3][0] * float("nan"), items[3][1])
-    module = ReferenceModule(n_features=N_FEATURES, objective_names=OBJECTIVES, hidden_sizes=[8])
+    module = ReferenceModule(data_info(N_FEATURES), BackboneSettings(hidden_sizes=[8]))
     with pytest.raises(FloatingPointError, match="global step 0"):
         _trainer(tmp_path, 1).fit(module, loader(items, batch_size=8))
 
 
 def test_temperature_rescaling_matches_closed_form_optimum():
-    """SPEC 5: the ListNet-DPO optimum at beta' is f_ref + (beta/beta') (f*_beta - f_ref).
+    """docs/method.md §5: the ListNet-DPO optimum at beta' is f_ref + (beta/beta') (f*_beta - f_ref).
 
     An unconditioned ranker with one-hot features can represent any score vector, so training it to
     convergence at beta=1 and at beta'=4 and comparing with the rescaled beta=1 model checks the rule.
@@ -155,7 +165,7 @@ def test_last_checkpoint_follows_every_epoch(tmp_path):
     """`--ckpt_path last` must resume from the latest epoch, not from the last improvement."""
     from ltr_cos.training.cli import RankingCheckpoint
 
-    module = ReferenceModule(n_features=N_FEATURES, objective_names=OBJECTIVES, hidden_sizes=[8], lr=0.0)
+    module = ReferenceModule(data_info(N_FEATURES), BackboneSettings(hidden_sizes=[8]), optim=OptimizerSettings(lr=0.0))
     callback = RankingCheckpoint(dirpath=tmp_path / "ckpt", monitor="val/score", mode="max", save_last=True,
                                  filename="best")
     trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, callbacks=[callback],
