@@ -5,8 +5,8 @@ conditioned models) and log_beta [B], and returns scores [B, L]; feature normali
 ``ltr-cos rank`` and ``ltr_cos.export.load_artifact`` read it.
 
 log_beta: a Temperature-COS-DPO model takes it as its own input. A Weight-COS-DPO (or DPO-LS) policy is
-exported, by default, together with its frozen reference ranker, and the artifact applies SPEC 5's
-rescaling f_ref + (trained_beta / beta') (f_theta - f_ref) (exact at the trained beta). ``--fixed-beta``
+exported, by default, together with its frozen reference ranker, and the artifact applies the temperature
+rescaling of docs/method.md §5, f_ref + (trained_beta / beta') (f_theta - f_ref) (exact at the trained beta). ``--fixed-beta``
 exports the policy alone (no log_beta input, half the compute), always at its trained beta.
 """
 

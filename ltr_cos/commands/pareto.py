@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from ltr_cos.errors import InputError
+from ltr_cos.files import atomic_folder, check_replaceable
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,16 +47,15 @@ def run(args: argparse.Namespace) -> dict:
     from tqdm.auto import tqdm
 
     from ltr_cos.data.collate import collate_queries
-    from ltr_cos.data.convert import sha256_file
     from ltr_cos.data.dataset import LengthSortedSampler, RankingDataset, load_meta
+    from ltr_cos.files import sha256_file
     from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
     from ltr_cos.pareto.summary import summarize_grid
     from ltr_cos.training import load_ranker_from_checkpoint
     from ltr_cos.training.evaluate import evaluate_grid, evaluate_reference
 
     out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        raise InputError("output folder exists (use --overwrite to replace it)", str(out))
+    check_replaceable(out, args.overwrite, marker="summary.json")
     overlays = {}
     for item in args.overlay:
         name, sep, csv = item.partition("=")
@@ -123,9 +121,7 @@ def run(args: argparse.Namespace) -> dict:
                  "queries": meta["splits"][args.split].get("queries")},
     })
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out, overwrite=args.overwrite, marker="summary.json") as tmp:
         table.to_csv(tmp / "pareto.csv", index=False)
         table[front_mask].to_csv(tmp / "front.csv", index=False)
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
@@ -138,12 +134,6 @@ def run(args: argparse.Namespace) -> dict:
                              reference_point=(ref_point[weighted_cols[0]], ref_point[weighted_cols[1]]))
         if len(weighted) > 2 or len(names) > len(weighted):
             plots.plot_scatter_matrix(main_table, ndcg_cols, tmp / "scatter_matrix.png")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(f"{len(table)} grid rows, {int(front_mask.sum())} on the front of the weighted objectives -> {out}")
     shown = table[[*(f"weight/{name}" for name in weighted), "beta", *ndcg_cols]].copy()
     shown.columns = [c.replace("weight/", "w_") for c in shown.columns]

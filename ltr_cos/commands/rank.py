@@ -10,14 +10,14 @@ in the file.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 
 from ltr_cos.errors import InputError
+from ltr_cos.files import atomic_file
+from ltr_cos.objectives import parse_weights
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,21 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="DPO temperature: an input of Temperature-COS-DPO models (required there); for a "
-        "Weight-COS-DPO artifact, SPEC 5's rescaling around its reference ranker (default: trained beta)",
+        "Weight-COS-DPO artifact, rescaled around its reference ranker (docs/method.md §5; default: the "
+        "trained beta)",
     )
     p.add_argument("--out", required=True, help="output TSV file")
     p.add_argument("--batch-size", type=int, default=256, help="queries per forward pass (default 256)")
     return p
-
-
-def parse_weights(text: str | None) -> list[float] | None:
-    """``"0.3,0.7"`` -> [0.3, 0.7]; a clear error for anything else."""
-    if text is None:
-        return None
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise InputError(f"--weights must be comma-separated numbers such as 0.3,0.7, got {text!r}") from None
 
 
 def select_features(
@@ -108,17 +99,10 @@ def rank_table(qid: np.ndarray, features: np.ndarray, score_fn, batch_size: int 
 
 
 def write_tsv(path: Path, qid, doc_index, score, rank) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        with open(tmp, "w") as fh:
-            fh.write("qid\tdoc_index\tscore\trank\n")
-            rows = zip(qid.tolist(), doc_index.tolist(), score.tolist(), rank.tolist())
-            fh.writelines(f"{q}\t{d}\t{v:.9g}\t{r}\n" for q, d, v, r in rows)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as fh:
+        fh.write("qid\tdoc_index\tscore\trank\n")
+        rows = zip(qid.tolist(), doc_index.tolist(), score.tolist(), rank.tolist())
+        fh.writelines(f"{q}\t{d}\t{v:.9g}\t{r}\n" for q, d, v, r in rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.batch_size < 1:
             raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
         model = load_artifact(args.model)
-        weights = parse_weights(args.weights)
+        weights = None if args.weights is None else parse_weights(
+            args.weights, model.n_weights, model.info.get("weighted_objectives"))
         # validate the knobs once, before reading a possibly large file
         model.score(np.zeros((1, 1, model.n_features), np.float32), None, weights, args.beta)
         table = read_libsvm(args.input)

@@ -85,12 +85,8 @@ def _ranker(config: RankerConfig, state: dict[str, Any], prefix: str, path: str)
     return ranker.eval()
 
 
-def load_ranker_from_checkpoint(path: str | Path) -> LoadedRanker:
-    """Load a ReferenceModule or CosDpoModule checkpoint into eval-mode rankers."""
-    path = str(path)
-    checkpoint = read_checkpoint(path)
-    record = checkpoint_record(checkpoint, path)
-    state = checkpoint.get("state_dict", {})
+def info_from_record(record: dict[str, Any], path: str | None = None) -> dict[str, Any]:
+    """The ``LoadedRanker.info`` of a checkpoint record (also used for a module still in memory)."""
     stage = record.get("stage")
     config = RankerConfig.from_dict(record["ranker"], path)
     info: dict[str, Any] = {
@@ -104,15 +100,27 @@ def load_ranker_from_checkpoint(path: str | Path) -> LoadedRanker:
     if stage == "reference":
         info.update(weighted_objectives=[], conditioning=None, temperature_conditioning=False, beta=None,
                     beta_range=None, fixed_weights=None)
-        return LoadedRanker(_ranker(config, state, "ranker.", path), None, info)
-    if stage != "cos_dpo":
+    elif stage == "cos_dpo":
+        info.update(
+            weighted_objectives=list(config.weighted_objectives), fixed_weights=record.get("fixed_weights"),
+            conditioning=config.conditioning, temperature_conditioning=config.temperature_conditioning,
+            beta=float(record["beta"]), beta_range=None if config.beta_range is None else list(config.beta_range),
+            sampler=record.get("sampler"), loss=record.get("loss"),
+        )
+    else:
         raise InputError(f"unknown checkpoint stage {stage!r}", path)
+    return info
+
+
+def load_ranker_from_checkpoint(path: str | Path) -> LoadedRanker:
+    """Load a ReferenceModule or CosDpoModule checkpoint into eval-mode rankers."""
+    path = str(path)
+    checkpoint = read_checkpoint(path)
+    record = checkpoint_record(checkpoint, path)
+    state = checkpoint.get("state_dict", {})
+    info = info_from_record(record, path)
+    config = RankerConfig.from_dict(record["ranker"], path)
+    if info["stage"] == "reference":
+        return LoadedRanker(_ranker(config, state, "ranker.", path), None, info)
     reference = _ranker(RankerConfig.from_dict(record["reference"], path), state, "reference.", path)
-    policy = _ranker(config, state, "policy.", path)
-    info.update(
-        weighted_objectives=list(config.weighted_objectives), fixed_weights=record.get("fixed_weights"),
-        conditioning=config.conditioning, temperature_conditioning=config.temperature_conditioning,
-        beta=float(record["beta"]), beta_range=None if config.beta_range is None else list(config.beta_range),
-        sampler=record.get("sampler"), loss=record.get("loss"),
-    )
-    return LoadedRanker(policy, reference, info)
+    return LoadedRanker(_ranker(config, state, "policy.", path), reference, info)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,25 +22,11 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 import ltr_cos
 from ltr_cos.data.datamodule import RankingDataModule
+from ltr_cos.files import atomic_write_text
+from ltr_cos.provenance import git_commit
 from ltr_cos.training.settings import data_info_from_meta
 
 _RUN_VERSION_ENV = "LTR_COS_RUN_VERSION"
-
-
-def _git_commit() -> str | None:
-    try:
-        here = Path(ltr_cos.__file__).parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, check=False,
-                             text=True, timeout=10)
-        commit = out.stdout.strip() if out.returncode == 0 else None
-        if commit:
-            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                                   cwd=here, capture_output=True, text=True, timeout=10, check=False)
-            if dirty.stdout.strip():
-                commit += "-dirty"
-        return commit
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 class RankingCheckpoint(ModelCheckpoint):
@@ -67,7 +52,7 @@ class RunInfoCallback(pl.Callback):
         run_dir.mkdir(parents=True, exist_ok=True)
         info = {
             "stage": stage,
-            "git_commit": _git_commit(),
+            "git_commit": git_commit(),
             "ltr_cos_version": ltr_cos.__version__,
             "torch_version": torch.__version__,
             "lightning_version": pl.__version__,
@@ -75,9 +60,7 @@ class RunInfoCallback(pl.Callback):
             "command": sys.argv,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        tmp = run_dir / "run_info.json.tmp"
-        tmp.write_text(json.dumps(info, indent=2))
-        tmp.replace(run_dir / "run_info.json")
+        atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2))
 
 
 class LtrCosCLI(LightningCLI):

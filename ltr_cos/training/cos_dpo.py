@@ -22,7 +22,7 @@ from ltr_cos.models import Ranker, RankerConfig
 from ltr_cos.objectives import ConditionSampler, DirichletSampler, check_simplex, simplex_lattice
 from ltr_cos.pareto import hypervolume
 from ltr_cos.training.base import RankingModule
-from ltr_cos.training.checkpoint import load_ranker_from_checkpoint
+from ltr_cos.training.checkpoint import LoadedRanker, info_from_record, load_ranker_from_checkpoint
 from ltr_cos.training.settings import (
     ConditioningSettings,
     EvaluationSettings,
@@ -177,6 +177,10 @@ class CosDpoModule(RankingModule):
         weights = torch.tensor(w, dtype=torch.float32, device=self.device).expand(batch.batch_size, -1)
         log_beta = torch.full((batch.batch_size,), math.log(self.beta), device=self.device)
         return {"qids": batch.qids, "scores": self(batch.features, batch.mask, weights, log_beta), "mask": batch.mask}
+
+    def loaded(self) -> LoadedRanker:
+        """The trained rankers as ``load_ranker_from_checkpoint`` would return them (eval mode)."""
+        return LoadedRanker(self.policy.eval(), self.reference.eval(), info_from_record(self.checkpoint_record()))
 
     def checkpoint_record(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,267 @@
+"""The benchmark's reporting: per-run summaries (hypervolumes with a common nadir), aggregates over folds
+and seeds, the paired ratios against the goals, results.json / results.md and the front plot."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.settings import METHOD_LABELS
+from ltr_cos.files import atomic_write_text
+
+
+def _table(grid_rows: list[dict], names: Sequence[str], k: int) -> dict[str, np.ndarray]:
+    """Grid rows -> the column table of ltr_cos.pareto.summary (weight/<obj>, ndcg@k/<obj>)."""
+    from ltr_cos.pareto.summary import ndcg_column, weight_column
+
+    table: dict[str, np.ndarray] = {}
+    for name in grid_rows[0]["weights"]:
+        table[weight_column(name)] = np.asarray([r["weights"][name] for r in grid_rows])
+    for name in names:
+        table[ndcg_column(name, k)] = np.asarray([r["ndcg"][name] for r in grid_rows])
+    return table
+
+
+def summarize_run(runs: dict[str, dict], reference_ndcg: dict[str, float], names: Sequence[str],
+                  k: int) -> dict[str, dict]:
+    """Grid summaries (docs/method.md §8) of every grid method of one (fold, seed), with a common nadir over all of them."""
+    from ltr_cos.pareto.summary import common_nadir, summarize_grid
+
+    tables = {method: _table(r["grid"], names, k) for method, r in runs.items()}
+    nadir = common_nadir(list(tables.values()), names, k)
+    return {
+        method: summarize_grid(table, names, list(names[1:]), main=names[0], reference_point=reference_ndcg,
+                               nadir=nadir, k=k)
+        for method, table in tables.items()
+    }
+
+
+def _stats(values: Sequence[float | None]) -> dict[str, float | int | None]:
+    vals = [float(v) for v in values if v is not None and not math.isnan(float(v))]
+    if not vals:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+            "n": len(vals)}
+
+
+AGGREGATE_KEYS = (
+    "hv_common_nadir_auxiliary", "hv_common_nadir_with_main", "hv_reference_auxiliary", "hv_reference_with_main",
+    "hv_origin_auxiliary", "hv_origin_with_main", "main_ndcg_mean", "main_ndcg_std",
+    "train_wall_s", "train_cpu_s", "peak_rss_mb",
+)
+
+
+def _run_figures(run: dict) -> dict[str, float | None]:
+    summary = run["summary"]
+    hv = summary["hypervolume"]
+    return {
+        "hv_common_nadir_auxiliary": hv["common_nadir"]["auxiliary"],
+        "hv_common_nadir_with_main": hv["common_nadir"]["with_main"],
+        "hv_reference_auxiliary": hv["reference_model"]["auxiliary"],
+        "hv_reference_with_main": hv["reference_model"]["with_main"],
+        "hv_origin_auxiliary": hv["origin"]["auxiliary"],
+        "hv_origin_with_main": hv["origin"]["with_main"],
+        "main_ndcg_mean": summary["main_ndcg"]["mean"],
+        "main_ndcg_std": summary["main_ndcg"]["std"],
+        "train_wall_s": run["train_wall_s"],
+        "train_cpu_s": run["train_cpu_s"],
+        "peak_rss_mb": run["peak_rss_mb"],
+    }
+
+
+def aggregate(results: dict) -> None:
+    """Fill ``aggregate`` (mean/std over folds and seeds) of every method and the headline ratios."""
+    for entry in results["methods"].values():
+        figures = [_run_figures(run) for run in entry["runs"]]
+        entry["aggregate"] = {key: _stats([f[key] for f in figures]) for key in AGGREGATE_KEYS}
+    for name in ("reference", "allrank"):
+        entry = results["stage1"].get(name)
+        if entry and entry["runs"]:
+            main = results["objectives"][0]
+            entry["aggregate"] = {
+                "main_ndcg": _stats([r["ndcg"][main] for r in entry["runs"]]),
+                "train_wall_s": _stats([r["train_wall_s"] for r in entry["runs"]]),
+                "train_cpu_s": _stats([r["train_cpu_s"] for r in entry["runs"]]),
+                "peak_rss_mb": _stats([r["peak_rss_mb"] for r in entry["runs"]]),
+            }
+    results["ratios"] = _ratios(results)
+
+
+def _paired_ratio(results: dict, a: str, b: str, key: str, section: str = "methods") -> dict | None:
+    """Ratio a/b of a per-run figure: the ratio of means, and mean/std of the per-(fold, seed) ratios."""
+    ea, eb = results[section].get(a), results[section].get(b)
+    if not ea or not eb or not ea["runs"] or not eb["runs"]:
+        return None
+    pick = (lambda run: _run_figures(run)[key]) if section == "methods" else (lambda run: run[key])
+    by_key = {(r["fold"], r["seed"]): pick(r) for r in eb["runs"]}
+    pairs = [(pick(r), by_key.get((r["fold"], r["seed"]))) for r in ea["runs"]]
+    pairs = [(x, y) for x, y in pairs if x is not None and y not in (None, 0)]
+    if not pairs:
+        return None
+    xs, ys = np.asarray(pairs, dtype=np.float64).T
+    per_run = xs / ys
+    return {"ratio_of_means": float(xs.mean() / ys.mean()), "mean": float(per_run.mean()),
+            "std": float(per_run.std(ddof=1)) if len(per_run) > 1 else 0.0, "n": len(per_run)}
+
+
+def _ratios(results: dict) -> dict:
+    out = {
+        "hv_common_nadir_auxiliary cos_dpo/dpo_ls": _paired_ratio(results, "cos_dpo", "dpo_ls",
+                                                                  "hv_common_nadir_auxiliary"),
+        "hv_common_nadir_with_main cos_dpo/dpo_ls": _paired_ratio(results, "cos_dpo", "dpo_ls",
+                                                                  "hv_common_nadir_with_main"),
+        "train_cpu_s cos_dpo/dpo_ls": _paired_ratio(results, "cos_dpo", "dpo_ls", "train_cpu_s"),
+        "train_wall_s cos_dpo/dpo_ls": _paired_ratio(results, "cos_dpo", "dpo_ls", "train_wall_s"),
+        "main_ndcg_mean cos_dpo/dpo_ls": _paired_ratio(results, "cos_dpo", "dpo_ls", "main_ndcg_mean"),
+    }
+    if "allrank" in results["stage1"]:
+        out["train_cpu_s reference/allrank"] = _paired_ratio(results, "reference", "allrank", "train_cpu_s",
+                                                             section="stage1")
+        out["train_wall_s reference/allrank"] = _paired_ratio(results, "reference", "allrank", "train_wall_s",
+                                                              section="stage1")
+    return {key: value for key, value in out.items() if value is not None}
+
+
+# ------------------------------------------------------------------------------------------- reports
+
+
+def _pm(stat: dict | None, fmt: str = "{:.4f}") -> str:
+    if not stat or stat.get("mean") is None:
+        return "n/a"
+    return f"{fmt.format(stat['mean'])} ± {fmt.format(stat['std'])}"
+
+
+def render_markdown(results: dict) -> str:
+    """results.md: the method table (mean ± std over folds and seeds), stage 1, targets, caveats."""
+    names = results["objectives"]
+    k, agg_of = results["settings"]["k"], {m: e["aggregate"] for m, e in results["methods"].items()}
+    n_runs = len(results["folds"]) * len(results["seeds"])
+    lines = [
+        f"# Benchmark: {results['dataset']} ({results['run']})",
+        "",
+        f"{results.get('description', '')}",
+        "",
+        (f"Objectives: main `{names[0]}`, auxiliary {', '.join(f'`{n}`' for n in names[1:])}. "
+        f"Grid: {len(results['grid'])} weights (step 1/{results['settings']['grid_steps']}). "
+        f"NDCG@{k} on the test split, gain 2^y-1, empty-query rule `{results['settings']['empty_rule']}`. "
+        f"Mean ± std over {len(results['folds'])} fold(s) × {len(results['seeds'])} seed(s) = {n_runs} run(s). "
+        f"Hardware: {results['hardware']['cpu']}, {results['hardware']['threads_per_job']} thread(s) per job "
+        f"(shared machine: CPU time is the fair cost figure, wall time is noisy)."),
+        "",
+        ("HV = hypervolume in NDCG space. `nadir`: common nadir over all methods' grid points of the same fold "
+        "and seed; `ref`: the frozen reference ranker's NDCG; `origin`: 0. `aux` = over the auxiliary "
+        "objectives; `+main` = with the main objective as one more axis."),
+        "",
+        ("| method | models | HV nadir aux | HV nadir +main | HV ref aux | HV origin aux | "
+        f"main NDCG@{k} (grid mean) | main std over grid | train CPU s | train wall s | peak RSS MB |"),
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for method, entry in results["methods"].items():
+        a = agg_of[method]
+        lines.append(
+            f"| {METHOD_LABELS[method]} | {entry['runs'][0]['models_trained'] if entry['runs'] else '-'} | "
+            f"{_pm(a['hv_common_nadir_auxiliary'])} | {_pm(a['hv_common_nadir_with_main'])} | "
+            f"{_pm(a['hv_reference_auxiliary'])} | {_pm(a['hv_origin_auxiliary'])} | {_pm(a['main_ndcg_mean'])} | "
+            f"{_pm(a['main_ndcg_std'])} | {_pm(a['train_cpu_s'], '{:.1f}')} | {_pm(a['train_wall_s'], '{:.1f}')} | "
+            f"{_pm(a['peak_rss_mb'], '{:.0f}')} |")
+    lines += ["", "## Stage 1 (main objective only)", "",
+              f"| ranker | NDCG@{k} {names[0]} | train CPU s | train wall s | peak RSS MB |", "|---|---|---|---|---|"]
+    for name, entry in results["stage1"].items():
+        a = entry.get("aggregate")
+        if a:
+            lines.append(f"| {METHOD_LABELS[name]} | {_pm(a['main_ndcg'])} | {_pm(a['train_cpu_s'], '{:.1f}')} | "
+                         f"{_pm(a['train_wall_s'], '{:.1f}')} | {_pm(a['peak_rss_mb'], '{:.0f}')} |")
+    lines += ["", "## Targets", ""]
+    lines += _target_lines(results)
+    lines += ["", "## Per-run rows", "", ("Per-objective NDCG at every grid weight is in `results.json` "
+              "(`methods.<method>.runs[].grid`).")]
+    return "\n".join(lines) + "\n"
+
+
+def _target_lines(results: dict) -> list[str]:
+    r = results["ratios"]
+    lines = []
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**missed**"
+
+    for key, label in (("hv_common_nadir_auxiliary cos_dpo/dpo_ls", "HV(COS-DPO)/HV(DPO-LS), common nadir, aux"),
+                       ("hv_common_nadir_with_main cos_dpo/dpo_ls", "HV(COS-DPO)/HV(DPO-LS), common nadir, +main")):
+        if key in r:
+            lines.append(f"- {label}: ratio of means {r[key]['ratio_of_means']:.3f} (per-run {r[key]['mean']:.3f} ± "
+                         f"{r[key]['std']:.3f}); target >= 1.0: {verdict(r[key]['ratio_of_means'] >= 1.0)}")
+    key = "train_cpu_s cos_dpo/dpo_ls"
+    if key in r:
+        lines.append(f"- CPU time COS-DPO/DPO-LS: {r[key]['ratio_of_means']:.3f}; target <= 0.1: "
+                     f"{verdict(r[key]['ratio_of_means'] <= 0.1)}")
+    methods = results["methods"]
+    if "cos_dpo" in methods and "dpo_ls" in methods:
+        a = methods["cos_dpo"]["aggregate"]["main_ndcg_mean"]["mean"]
+        b = methods["dpo_ls"]["aggregate"]["main_ndcg_mean"]["mean"]
+        if a is not None and b is not None:
+            lines.append(f"- main NDCG@{results['settings']['k']} grid mean, COS-DPO {a:.4f} vs DPO-LS {b:.4f} "
+                         f"(diff {a - b:+.4f}); target not below: {verdict(a >= b)}")
+    st = results["stage1"]
+    if "allrank" in st and st["allrank"].get("aggregate") and st.get("reference", {}).get("aggregate"):
+        a, b = st["reference"]["aggregate"]["main_ndcg"]["mean"], st["allrank"]["aggregate"]["main_ndcg"]["mean"]
+        lines.append(f"- stage 1: reference NDCG {a:.4f} vs allRank {b:.4f} (diff {a - b:+.4f})")
+        key = "train_cpu_s reference/allrank"
+        if key in r:
+            lines.append(f"- stage 1 CPU time reference/allRank: {r[key]['ratio_of_means']:.3f} "
+                         f"(reference arch `{results['settings']['arch']}`, allRank Transformer)")
+    best = _best_method(results, "hv_common_nadir_auxiliary")
+    if best and best != "cos_dpo":
+        lines.append(f"- COS-DPO does not have the highest HV (common nadir, aux): {METHOD_LABELS[best]} does.")
+    return lines
+
+
+def _best_method(results: dict, key: str) -> str | None:
+    scored = [(e["aggregate"][key]["mean"], m) for m, e in results["methods"].items()
+              if e["aggregate"][key]["mean"] is not None]
+    return max(scored)[1] if scored else None
+
+
+def plot_results(results: dict, out_path: Path) -> Path | None:
+    """front.png: every grid method's mean front (grid-point NDCG averaged over folds and seeds)."""
+    from ltr_cos.pareto.plots import plot_front
+    from ltr_cos.pareto.summary import ndcg_column
+
+    names, k = results["objectives"], results["settings"]["k"]
+    if len(names) < 3 or not results["methods"]:
+        return None
+    tables = {}
+    for method, entry in results["methods"].items():
+        tabs = [_table(run["grid"], names, k) for run in entry["runs"]]
+        tables[METHOD_LABELS[method]] = {col: np.mean([t[col] for t in tabs], axis=0) for col in tabs[0]}
+    ref_runs = results["stage1"]["reference"]["runs"]
+    ref_point = {ndcg_column(n, k): float(np.mean([r["ndcg"][n] for r in ref_runs])) for n in names}
+    x, y = ndcg_column(names[1], k), ndcg_column(names[2], k)
+    return plot_front(tables, x, y, out_path, title=f"{results['dataset']}: mean front over folds and seeds",
+                      reference_point={x: ref_point[x], y: ref_point[y]},
+                      caption=f"test NDCG@{k}, empty rule {results['settings']['empty_rule']}; X = reference ranker")
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=1) + "\n")
+
+
+def hardware() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "logical_cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform()}
