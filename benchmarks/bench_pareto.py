@@ -30,15 +30,15 @@ import torch
 
 CASES = {
     "mlp+film": (
-        "{class_path: ltr_cos.training.ReferenceModule, init_args: {arch: mlp, hidden_sizes: [128, 64]}}",
-        "{conditioning: film}",
+        "{class_path: ltr_cos.training.ReferenceModule, init_args: {backbone: {arch: mlp, hidden_sizes: [128, 64]}}}",
+        "{conditioning: {kind: film}}",
     ),
     "transformer+prompt": (
         (
-            "{class_path: ltr_cos.training.ReferenceModule, init_args: {arch: transformer, d_model: 64,"
-            " n_heads: 4, n_layers: 2, dim_feedforward: 128}}"
+            "{class_path: ltr_cos.training.ReferenceModule, init_args: {backbone: {arch: transformer, d_model: 64,"
+            " n_heads: 4, n_layers: 2, dim_feedforward: 128}}}"
         ),
-        "{conditioning: prompt, n_prompts: 4}",
+        "{conditioning: {kind: prompt, n_prompts: 4}}",
     ),
 }
 

@@ -28,10 +28,11 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 ARCH_SETTINGS = {
-    "mlp": {"arch": "mlp", "hidden_sizes": [128, 64], "dropout": 0.1, "lr": 1e-3},
+    "mlp": {"arch": "mlp", "hidden_sizes": [128, 64], "dropout": 0.1},
     "transformer": {"arch": "transformer", "d_model": 64, "n_heads": 4, "n_layers": 2, "dim_feedforward": 128,
-                    "dropout": 0.1, "lr": 1e-3},
+                    "dropout": 0.1},
 }
+LR = 1e-3
 
 
 def _quiet() -> None:
@@ -70,12 +71,19 @@ def run_ours(data_dir: str, arch: str, seed: int, epochs: int, work: Path) -> di
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from ltr_cos.data import RankingDataModule
-    from ltr_cos.training import ReferenceModule
+    from ltr_cos.training import (
+        BackboneSettings,
+        EvaluationSettings,
+        OptimizerSettings,
+        ReferenceModule,
+        data_info_from_meta,
+        load_ranker_from_checkpoint,
+    )
 
     pl.seed_everything(seed, workers=True, verbose=False)
     dm = RankingDataModule(data_dir, batch_size=32, eval_batch_size=64, max_list_length=128, seed=seed)
-    module = ReferenceModule(n_features=dm.n_features, objective_names=dm.objective_names,
-                             normalization=dm.normalization, ndcg_ks=[10], empty_rule="drop", **ARCH_SETTINGS[arch])
+    module = ReferenceModule(data_info_from_meta(dm.meta), BackboneSettings(**ARCH_SETTINGS[arch]),
+                             optim=OptimizerSettings(lr=LR), evaluation=EvaluationSettings(ndcg_ks=[10]))
     ckpt = ModelCheckpoint(dirpath=work, filename=f"{arch}-{seed}", monitor="val/score", mode="max")
     trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, callbacks=[ckpt],
                          enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
@@ -83,7 +91,7 @@ def run_ours(data_dir: str, arch: str, seed: int, epochs: int, work: Path) -> di
     wall, cpu = time.perf_counter(), time.process_time()
     trainer.fit(module, datamodule=dm)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    best = ReferenceModule.load_from_checkpoint(ckpt.best_model_path, weights_only=False).eval()
+    best = load_ranker_from_checkpoint(ckpt.best_model_path).ranker
     with torch.no_grad():
         ndcg = _test_ndcg(lambda b: best(b.features, b.mask), data_dir)
     return {"ndcg@10": ndcg, "best_val_ndcg@10": float(ckpt.best_model_score), "train_wall_s": wall,

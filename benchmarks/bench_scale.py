@@ -123,7 +123,7 @@ def train_one_epoch(data_dir: Path, accelerator: str, precision: str, batch_size
 
     from ltr_cos.data.datamodule import RankingDataModule
     from ltr_cos.data.dataset import build_cache
-    from ltr_cos.training import ReferenceModule
+    from ltr_cos.training import BackboneSettings, OptimizerSettings, ReferenceModule, data_info_from_meta
 
     class EpochTimer(pl.Callback):
         def __init__(self) -> None:
@@ -149,9 +149,8 @@ def train_one_epoch(data_dir: Path, accelerator: str, precision: str, batch_size
     cache_seconds = time.perf_counter() - start
     data = RankingDataModule(str(data_dir), batch_size=batch_size, max_list_length=max_list_length,
                              num_workers=num_workers, seed=0)
-    model = ReferenceModule(n_features=data.n_features, objective_names=data.objective_names,
-                            normalization=data.normalization, feature_ids=data.meta["feature_ids"],
-                            arch="mlp", hidden_sizes=[128, 64], loss="listnet", lr=1e-3)
+    model = ReferenceModule(data_info_from_meta(data.meta), BackboneSettings(arch="mlp", hidden_sizes=[128, 64]),
+                            loss="listnet", optim=OptimizerSettings(lr=1e-3))
     timer = EpochTimer()
     pl.seed_everything(0, verbose=False)
     trainer = pl.Trainer(accelerator=accelerator, devices=1, precision=precision, max_epochs=epochs,

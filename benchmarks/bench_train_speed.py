@@ -101,13 +101,13 @@ def worker(name: str, data_dir: str, epochs: int, batch_size: int, threads: int,
     if name in ("ltr_cos", "ltr_cos_loop"):
         import pytorch_lightning as pl
 
-        from ltr_cos.training import ReferenceModule
+        from ltr_cos.training import BackboneSettings, OptimizerSettings, ReferenceModule, data_info_from_meta
 
         for logger_name in list(logging.root.manager.loggerDict):
             if logger_name.startswith(("pytorch_lightning", "lightning")):
                 logging.getLogger(logger_name).setLevel(logging.ERROR)
-        module = ReferenceModule(n_features=int(meta["n_features"]), objective_names=meta["objective_names"],
-                                 normalization=meta["normalization"], arch="transformer", lr=LR, loss="listnet", **ARCH)
+        module = ReferenceModule(data_info_from_meta(meta), BackboneSettings(arch="transformer", **ARCH),
+                                 loss="listnet", optim=OptimizerSettings(lr=LR))
         rss_before = _rss_mb()
         if name == "ltr_cos":
             class Clock(pl.Callback):

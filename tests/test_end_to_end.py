@@ -48,11 +48,12 @@ def test_fit_pareto_export_rank(tmp_path, monkeypatch):
 
     (tmp_path / "reference.yaml").write_text(
         "model:\n  class_path: ltr_cos.training.ReferenceModule\n"
-        "  init_args: {arch: mlp, hidden_sizes: [16], lr: 0.01}\n"
+        "  init_args: {backbone: {arch: mlp, hidden_sizes: [16]}, optim: {lr: 0.01}}\n"
     )
     (tmp_path / "cos_dpo.yaml").write_text(
         "model:\n  class_path: ltr_cos.training.CosDpoModule\n"
-        "  init_args: {conditioning: film, beta: 0.5, lr: 0.01, cond_hidden: 8, val_grid_steps: 2,"
+        "  init_args: {conditioning: {kind: film, cond_hidden: 8}, beta: 0.5, optim: {lr: 0.01},"
+        " evaluation: {val_grid_steps: 2},"
         " reference_ckpt: runs/reference/best.ckpt}\n"
     )
     _fit("reference.yaml", "reference", monkeypatch)

@@ -43,6 +43,11 @@ class LoadedRanker:
         return self.ranker.config
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else "no details"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load`` a checkpoint safely, with one-line errors for missing, foreign or corrupt files."""
     path = str(path)
@@ -50,10 +55,16 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise InputError("checkpoint not found", path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError,
-            AttributeError, OSError) as exc:  # pickled objects refused by weights_only, truncated or foreign files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise InputError(f"not a readable ltr_cos checkpoint ({type(exc).__name__}: {first[:200]})", path) from None
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" in str(exc):
+            raise InputError("cannot read checkpoint safely: it holds pickled Python objects, which could run code "
+                             "when loaded (Weights only load failed); ltr_cos checkpoints hold none", path) from None
+        raise InputError(f"cannot read checkpoint safely: not a checkpoint file (UnpicklingError: "
+                         f"{_first_line(exc)})", path) from None
+    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError, AttributeError, OSError) as exc:
+        # truncated, corrupt or foreign files
+        raise InputError(f"cannot read checkpoint safely: not a readable checkpoint file ({type(exc).__name__}: "
+                         f"{_first_line(exc)})", path) from None
     if not isinstance(checkpoint, dict):
         raise InputError("not a ltr_cos checkpoint (not a Lightning checkpoint dictionary)", path)
     return checkpoint

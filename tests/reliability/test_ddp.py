@@ -28,8 +28,8 @@ def data(tmp_path_factory) -> Path:
 
 def _fit(data: Path, cwd: Path, version: str, *extra: str):
     result = ltr_cos(
-        "fit", "--model", "ltr_cos.training.ReferenceModule", "--model.init_args.dropout", "0",
-        "--model.init_args.lr", "0.003", "--data.data_dir", str(data), "--trainer.max_epochs", "2",
+        "fit", "--model", "ltr_cos.training.ReferenceModule", "--model.init_args.backbone.dropout", "0",
+        "--model.init_args.optim.lr", "0.003", "--data.data_dir", str(data), "--trainer.max_epochs", "2",
         "--trainer.deterministic", "true", "--trainer.enable_progress_bar", "false",
         "--checkpoint.dirpath", str(cwd / version / "checkpoints"), *extra, cwd=cwd, version=version)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]

@@ -32,7 +32,7 @@ def setup(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("resume")
     data = make_dataset(root, train_queries=96, vali_queries=16)
     result = ltr_cos(
-        "fit", "--model", "ltr_cos.training.ReferenceModule", "--model.init_args.dropout", "0",
+        "fit", "--model", "ltr_cos.training.ReferenceModule", "--model.init_args.backbone.dropout", "0",
         "--data.data_dir", str(data), "--data.batch_size", "16", "--trainer.max_epochs", "1",
         "--trainer.enable_progress_bar", "false", "--checkpoint.dirpath", str(root / "ref"), cwd=root, version="ref")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -54,7 +54,7 @@ def _cos_dpo(data: Path, ref: Path, cwd: Path, run: str, kill_at: int | None = N
     config = _config(cwd / f"{run}-{kill_at}.yaml", cwd / run, kill_at)
     return ltr_cos(
         "fit", "--config", str(config), "--model", "ltr_cos.training.CosDpoModule",
-        "--model.init_args.reference_ckpt", str(ref), "--model.init_args.val_grid_steps", "2",
+        "--model.init_args.reference_ckpt", str(ref), "--model.init_args.evaluation.val_grid_steps", "2",
         "--data.data_dir", str(data), "--data.batch_size", "16", "--trainer.max_epochs", "3",
         "--trainer.deterministic", "true", "--trainer.enable_progress_bar", "false",
         "--checkpoint.dirpath", str(cwd / run / "checkpoints"), *extra, cwd=cwd, version=run + ("-resumed" if extra else ""))

@@ -24,7 +24,8 @@ from ltr_cos.data.datamodule import RankingDataModule
 from ltr_cos.data.dataset import RankingDataset
 from ltr_cos.data.synthetic import write_synthetic_libsvm
 from ltr_cos.errors import InputError
-from ltr_cos.training import CosDpoModule, ReferenceModule, load_ranker_from_checkpoint
+from ltr_cos.training import CosDpoModule, ReferenceModule, data_info_from_meta, load_ranker_from_checkpoint
+from ltr_cos.training.checkpoint import CHECKPOINT_FORMAT_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,12 +52,12 @@ def dataset(tmp_path_factory) -> Path:
 
 def _reference_checkpoint(dataset: Path, path: Path, extra: dict | None = None) -> Path:
     data = RankingDataModule(str(dataset))
-    module = ReferenceModule(n_features=data.n_features, objective_names=data.objective_names,
-                             normalization=data.normalization)
+    module = ReferenceModule(data_info_from_meta(data.meta))
     hparams = dict(module.hparams)
     hparams.update(extra or {})
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": hparams, "pytorch-lightning_version": "2"},
-               path)
+    record = {"format_version": CHECKPOINT_FORMAT_VERSION, **module.checkpoint_record()}
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": hparams, "ltr_cos": record,
+                "pytorch-lightning_version": "2"}, path)
     return path
 
 
@@ -75,12 +76,12 @@ def test_a_plain_checkpoint_loads(dataset, tmp_path):
 def test_checkpoint_with_a_pickled_object_is_refused_by_every_loader(dataset, tmp_path):
     marker = tmp_path / "marker"
     ckpt = _reference_checkpoint(dataset, tmp_path / "evil.ckpt", {"note": Payload(marker)})
-    with pytest.raises(InputError, match=r"cannot read checkpoint safely .*Weights only load failed") as info:
+    with pytest.raises(InputError, match=r"cannot read checkpoint safely: .*Weights only load failed") as info:
         load_ranker_from_checkpoint(ckpt)
     assert info.value.path == str(ckpt)
     data = RankingDataModule(str(dataset))
     with pytest.raises(InputError, match="cannot read checkpoint safely"):
-        CosDpoModule(reference_ckpt=str(ckpt), n_features=data.n_features, objective_names=data.objective_names)
+        CosDpoModule(reference_ckpt=str(ckpt), data_info=data_info_from_meta(data.meta))
     assert not marker.exists(), "the payload ran"
 
 
