@@ -36,13 +36,35 @@ def _modules():
         yield rel, ast.parse(path.read_text(), filename=str(path))
 
 
-def _imports(tree):
+def _module_name(rel: str) -> str:
+    parts = ["ltr_cos", *rel.removesuffix(".py").split("/")]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(tree, rel: str = ""):
+    """Every module a file imports, at the top or inside functions; relative imports resolved."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                base = node.module or ""
+            else:  # from .x import y inside ltr_cos/<package>/<file>.py
+                package = _module_name(rel).split(".")
+                if not rel.endswith("__init__.py"):
+                    package = package[:-1]
+                package = package[: len(package) - (node.level - 1)]
+                base = ".".join([*package, node.module] if node.module else package)
+            for alias in node.names:  # `from ltr_cos.x import y` may name the submodule ltr_cos.x.y
+                yield f"{base}.{alias.name}" if _is_module(f"{base}.{alias.name}") else base
+
+
+def _is_module(name: str) -> bool:
+    if not name.startswith("ltr_cos."):
+        return False
+    path = PACKAGE.joinpath(*name.split(".")[1:])
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def _top(rel: str) -> str:
@@ -60,7 +82,7 @@ def test_import_directions():
         own = _top(rel)
         if own == "__init__":
             continue
-        for name in _imports(tree):
+        for name in _imports(tree, rel):
             if not name.startswith("ltr_cos."):
                 continue
             other = name.split(".")[1]
@@ -71,10 +93,45 @@ def test_import_directions():
     assert not problems, "imports against ARCHITECTURE.md's direction:\n" + "\n".join(problems)
 
 
+def test_no_import_cycle():
+    """No module of ltr_cos imports itself through others, counting imports made inside functions."""
+    graph: dict[str, set[str]] = {}
+    for rel, tree in _modules():
+        own = _module_name(rel)
+        graph[own] = {name for name in _imports(tree, rel) if _is_module(name) and name != own}
+    cycles, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for other in sorted(graph.get(node, ())):
+            if state.get(other) == "open":
+                cycles.append(" -> ".join([*path[path.index(other):], other]))
+            elif other not in state:
+                visit(other, [*path, other])
+        state[node] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
+    """The check above can fail: two modules importing each other inside functions form a cycle."""
+    pkg = tmp_path / "ltr_cos"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from ltr_cos.b import g\n")
+    (pkg / "b.py").write_text("def g():\n    from . import a\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    with pytest.raises(AssertionError, match="ltr_cos.a -> ltr_cos.b -> ltr_cos.a"):
+        test_no_import_cycle()
+
+
 def test_confined_libraries():
     problems = []
     for rel, tree in _modules():
-        for name in _imports(tree):
+        for name in _imports(tree, rel):
             root = name.split(".")[0]
             if root in CONFINED and not rel.startswith(CONFINED[root]):
                 problems.append(f"{rel} imports {name}")
