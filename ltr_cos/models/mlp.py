@@ -1,4 +1,4 @@
-"""Per-candidate MLP ranker backbone (SPEC 7 ``mlp``): no interaction between candidates."""
+"""Per-candidate MLP ranker backbone (docs/method.md §7 ``mlp``): no interaction between candidates."""
 
 from typing import List, Optional, Sequence
 
