@@ -3,7 +3,7 @@
 One query of 100 candidates (B=1, L=100), p50 and p99 over 1,000 calls after a warm-up, for a
 conditioned transformer (prompt path, weights and beta inputs) and a conditioned MLP (FiLM).
 Eager PyTorch is the in-process peer; ratios are eager / exported (above 1 = the artifact is faster).
-Goal (issue 4): p50 under 1 ms for the exported artifacts.
+Goal: p50 under 1 ms for the exported artifacts.
 
     .venv/bin/python benchmarks/bench_export_latency.py [--calls 1000] [--threads 1] [--json out.json]
 """

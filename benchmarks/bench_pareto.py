@@ -7,7 +7,7 @@ through ``ltr-cos fit`` (briefly trained: the speed of evaluation does not depen
 is). Then, on the same test split, in the same process, ``evaluate_grid`` with ``weights_per_pass=None``
 (batched: ``Ranker.score_grid``, the condition-independent layers once per batch) and ``weights_per_pass=1`` (a loop of one forward per
 weight), timed as the median of ``--repeats`` runs over pre-collated batches (data loading is timed once,
-apart). The two tables must agree (max |diff| printed). Goal (issue 4): batched at least 5x faster.
+apart). The two tables must agree (max |diff| printed). Goal: batched at least 5x faster.
 
     .venv/bin/python benchmarks/bench_pareto.py [--test-queries 200] [--grid-step 0.1] [--threads 1]
 """

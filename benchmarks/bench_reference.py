@@ -8,7 +8,7 @@ validation NDCG@10.
 
 Usage:
     .venv/bin/python -m benchmarks.bench_reference [--folds 1,2,3,4,5] [--seeds 0] [--epochs 40]
-Goal (issue 3): mean NDCG@10 of our reference ranker >= LightGBM's (measured elsewhere: 0.695 ± 0.028).
+Goal: mean NDCG@10 of our reference ranker >= LightGBM's (measured elsewhere: 0.695 ± 0.028).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args(argv)
     if not (args.real / "mq2008" / "S1.txt").exists():
-        print(f"skipped: MQ2008 not found at {args.real}/mq2008 (it lives in ../shared/data/real)")
+        print(f"skipped: MQ2008 not found at {args.real}/mq2008 (pass --real DIR or set LTR_COS_SHARED_DATA)")
         return 0
     import pytorch_lightning  # noqa: F401 - imported before _quiet so that its loggers exist
     import torch

@@ -20,7 +20,7 @@ normalises inside its forward pass, inside timing. One warm-up epoch is not time
 
 Usage:
     .venv/bin/python -m benchmarks.bench_train_speed [--epochs 5] [--batch-size 32]
-Goal (issue 3): ltr_cos throughput >= 2x allRank's, at equal or lower peak RSS.
+Goal: ltr_cos throughput >= 2x allRank's, at equal or lower peak RSS.
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker, args.data, args.epochs, args.batch_size, args.threads, args.batching)))
         return 0
     if not (args.real / "mq2008" / "S1.txt").exists():
-        print(f"skipped: MQ2008 not found at {args.real}/mq2008 (it lives in ../shared/data/real)")
+        print(f"skipped: MQ2008 not found at {args.real}/mq2008 (pass --real DIR or set LTR_COS_SHARED_DATA)")
         return 0
     from tqdm.auto import tqdm
 

@@ -1,4 +1,4 @@
-"""LightGBM lambdarank peer: one booster per weight on the aggregated label sum_k w_k y^k (SPEC 9).
+"""LightGBM lambdarank peer: one booster per weight on the aggregated label sum_k w_k y^k (docs/method.md §9).
 
 LightGBM's lambdarank needs integer labels with a gain table. The aggregated label of a grid weight
 (multiples of 1/steps) is scaled by ``steps`` and rounded, and its gain table is 2^(i/steps) - 1, so the

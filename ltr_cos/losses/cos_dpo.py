@@ -1,4 +1,4 @@
-"""The Weight-/Temperature-COS-DPO objective (SPEC sections 4-5).
+"""The Weight-/Temperature-COS-DPO objective (docs/method.md §4-5).
 
 The training module samples the weights (Dirichlet, ``ltr_cos.objectives.sample_weights``) and, for
 Temperature-COS-DPO, beta (``sample_log_beta``), feeds them to the model, and passes the very same

@@ -1,4 +1,4 @@
-"""Listwise and pairwise DPO losses (SPEC section 3).
+"""Listwise and pairwise DPO losses (docs/method.md §3).
 
 The policy's DPO log-ratio of candidate i is h_i = scores_i - ref_scores_i (Plackett-Luce normalisers
 cancel inside every softmax below). The listwise losses score every objective column of ``labels``

@@ -1,4 +1,4 @@
-"""Masked NDCG@k for every objective (SPEC 8).
+"""Masked NDCG@k for every objective (docs/method.md §8).
 
 DCG@k = sum_{r=1..k} gain(y_(r)) / log2(r + 1), where y_(r) is the label of the candidate at rank r
 when the real candidates are sorted by descending score; NDCG@k = DCG@k / ideal DCG@k, the ideal one

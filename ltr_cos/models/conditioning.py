@@ -1,4 +1,4 @@
-"""Conditioning paths (SPEC 6): how the vector c = [weights, log_beta] reaches a ranker's backbone.
+"""Conditioning paths (docs/method.md §6): how the vector c = [weights, log_beta] reaches a ranker's backbone.
 
 Every path maps c float32 [B, C] to the same tuple of optional backbone inputs
 ``(first_shift, gamma, delta, prompts)`` so that the backbones take one signature:

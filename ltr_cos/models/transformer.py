@@ -1,4 +1,4 @@
-"""Context-aware ranker backbone (SPEC 7 ``transformer``, the allRank design).
+"""Context-aware ranker backbone (docs/method.md §7 ``transformer``, the allRank design).
 
 Input projection to d_model, a pre-norm Transformer encoder over the candidate list with a padding
 mask and no positional encoding (so scores are permutation equivariant), a final LayerNorm, and a

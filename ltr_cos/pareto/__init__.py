@@ -1,4 +1,5 @@
-"""Pareto analysis of a weight grid: non-dominated filter, exact hypervolume, SPEC 8 summary, plots.
+"""Pareto analysis of a weight grid: non-dominated filter, exact hypervolume, grid summary, plots
+(docs/method.md §8).
 
 NumPy only; matplotlib is imported lazily inside the plotting functions.
 """

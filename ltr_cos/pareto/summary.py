@@ -1,4 +1,4 @@
-"""Summary of a weight-grid evaluation (SPEC 8): front, hypervolumes, main-objective spread, response to w.
+"""Summary of a weight-grid evaluation (docs/method.md §8): front, hypervolumes, main-objective spread, response to w.
 
 A grid table has one row per grid weight, with columns ``weight/{objective}`` for the weighted
 objectives and ``ndcg@{k}/{objective}`` for every objective (``weight_column`` and ``ndcg_column``
@@ -61,7 +61,7 @@ def _point(point: PointLike, objective_names: Sequence[str], what: str) -> dict[
 
 
 def common_nadir(tables: Sequence[Table], objective_names: Sequence[str], k: int = 10) -> dict[str, float]:
-    """Per objective, the worst NDCG@k over every grid point of every compared method (SPEC 8 (c))."""
+    """Per objective, the worst NDCG@k over every grid point of every compared method (docs/method.md §8, reference (c))."""
     if not tables:
         raise ValueError("common_nadir needs at least one table")
     stacked = np.concatenate([ndcg_matrix(t, objective_names, k) for t in tables], axis=0)
@@ -100,7 +100,7 @@ def summarize_grid(
     nadir: PointLike | None = None,
     k: int = 10,
 ) -> dict[str, Any]:
-    """SPEC 8 summary of one method's weight grid.
+    """Summary of one method's weight grid.
 
     Args:
         table: grid table (see module docstring), G rows.
