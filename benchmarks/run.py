@@ -1,7 +1,7 @@
-"""``make benchmark``: COS-DPO against DPO-LS, DPO Soup, MODPO, LightGBM and allRank (SPEC 9).
+"""``make benchmark``: COS-DPO against DPO-LS, DPO Soup, MODPO, LightGBM and allRank (docs/method.md §9).
 
 With no arguments it runs the built-in synthetic MSLR preset (objectives ``mslr2``: quality 132 and
-url_clicks 135) and, when ../shared/data/real/mq2008 exists, MQ2008 (all 5 folds, preset ``mq2008``).
+url_clicks 135) and, when MQ2008 is found (--real DIR or LTR_COS_SHARED_DATA), MQ2008 (all 5 folds, preset ``mq2008``).
 ``--data DIR --preset mslr`` runs a user's MSLR / Yahoo / LETOR folder instead (a converted ltr_cos
 dataset folder, or raw files in a layout ``ltr_cos.data.layouts`` recognises).
 
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     datasets.append(DatasetRun("mq2008", folds, "MQ2008 (LETOR 4.0, S1-S5 fold table), objectives "
                                                "preset mq2008 (short_url 45 inverted, child_pages 46)"))
                 else:
-                    print(f"MQ2008 skipped: {mq}/S1.txt not found (it lives in ../shared/data/real)")
+                    print(f"MQ2008 skipped: {mq}/S1.txt not found (pass --real DIR or set LTR_COS_SHARED_DATA)")
         for dataset in datasets:
             out_dir = args.out / dataset.name / run_name
             results = run_dataset(dataset, settings, out_dir, run_name, progress=progress, command=command)

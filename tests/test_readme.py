@@ -1,4 +1,4 @@
-"""README's quick start, run as written (in a scratch folder), plus the golden-run checks of issue 3."""
+"""README's quick start, run as written (in a scratch folder), plus the golden-run checks."""
 
 import csv
 import json

@@ -230,7 +230,7 @@ def test_export_does_not_change_the_ranker(tmp_path):
     assert all(torch.equal(before[k], v) for k, v in ranker.state_dict().items())
 
 
-# ------------------------------------------------------------- SPEC 5 rescaling inside the artifact
+# ------------------------------------------------------------- docs/method.md §5 rescaling inside the artifact
 
 TRAINED_BETA = 0.5
 

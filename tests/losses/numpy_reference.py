@@ -1,4 +1,4 @@
-"""Slow, loop-based NumPy/math versions of the losses, written from the definitions (SPEC 2-4 and the
+"""Slow, loop-based NumPy/math versions of the losses, written from the definitions (docs/method.md §2-4 and the
 cited papers), sharing no code with ``ltr_cos.losses``. Inputs are NumPy arrays; padding is a bool mask.
 """
 
@@ -169,7 +169,7 @@ def pl_dpo_average(scores, ref_scores, labels, mask, beta, top_k=None):
 
 
 def cos_dpo(per_query, valid, weights, cosine_lambda=0.0) -> tuple[float, list[float], list[float]]:
-    """SPEC 4 from per-query losses [B, m], validity [B, m] and weights [B, m]."""
+    """docs/method.md §4 from per-query losses [B, m], validity [B, m] and weights [B, m]."""
     bsz, m = np.shape(per_query)
     loss = 0.0
     per_objective, fraction = [], []

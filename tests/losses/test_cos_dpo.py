@@ -1,4 +1,4 @@
-"""The Weight-/Temperature-COS-DPO objective (SPEC 4-5)."""
+"""The Weight-/Temperature-COS-DPO objective (docs/method.md §4-5)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_one_hot_weights_equal_the_single_objective_loss(form, loss_fn, corner):
 
 
 def test_listnet_linearity_identity():
-    # sum_k w_k CE(p^k, q) = CE(sum_k w_k p^k, q) (SPEC 4), checked against a mixed target built here
+    # sum_k w_k CE(p^k, q) = CE(sum_k w_k p^k, q) (docs/method.md §4), checked against a mixed target built here
     s, r, y, m = batch(4)
     y[1, :, 2] = y[1, :, 1]  # keep every query informative for both objectives
     y[:, 0, 1], y[:, 1, 1], y[:, 0, 2], y[:, 1, 2] = 0.0, 2.0, 2.0, 0.0

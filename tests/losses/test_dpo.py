@@ -87,7 +87,7 @@ def test_pairwise_dpo_hand_value():
     torch.testing.assert_close(got, t(expected), atol=1e-12, rtol=0)
 
 
-# ---------------------------------------------------------------- the pairwise case (SPEC 3)
+# ---------------------------------------------------------------- the pairwise case (docs/method.md §3)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -164,7 +164,7 @@ def test_pl_dpo_random_ties_take_tie_consistent_values():
             assert min(abs(v - per_query[b, 0].item()) for v in values) < 1e-10
 
 
-# ---------------------------------------------------------------- validity (SPEC 3: no preference -> excluded)
+# ---------------------------------------------------------------- validity (docs/method.md §3: no preference -> excluded)
 
 
 @pytest.mark.parametrize("loss_fn", [listnet_dpo_loss, pl_dpo_loss])
@@ -223,7 +223,7 @@ def test_permutation_invariance(loss_fn):
 
 @pytest.mark.parametrize("loss_fn", [listnet_dpo_loss, pl_dpo_loss])
 def test_depends_on_beta_times_log_ratio_only(loss_fn):
-    # the basis of the linear transformation property (SPEC 5): (beta, h) and (beta / c, c h) agree
+    # the basis of the linear transformation property (docs/method.md §5): (beta, h) and (beta / c, c h) agree
     s, r, y, m, beta = random_dpo_batch(8, distinct=True)
     l1, _ = loss_fn(s, r, y, m, beta)
     l2, _ = loss_fn(r + 4.0 * (s - r), r, y, m, beta / 4.0)

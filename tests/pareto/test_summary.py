@@ -1,4 +1,4 @@
-"""SPEC 8 grid summary on a hand-made table (every expected value worked out by hand below)."""
+"""docs/method.md §8 grid summary on a hand-made table (every expected value worked out by hand below)."""
 
 from __future__ import annotations
 
