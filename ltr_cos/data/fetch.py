@@ -9,7 +9,6 @@ fetch never leaves anything that looks complete.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ltr_cos.errors import InputError
+from ltr_cos.files import sha256_file
 
 DEFAULT_CACHE = Path(os.environ.get("LTR_COS_CACHE", "data/cache"))
 _CHUNK = 1 << 20
@@ -121,14 +121,6 @@ def _bar(total: int | None, initial: int, enabled: bool, desc: str):
                 disable=not enabled or not sys.stderr.isatty(), leave=False)
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_hex(sha256: str | None) -> str | None:
     if sha256 is None:
         return None
@@ -165,7 +157,7 @@ def download(
     dest = Path(dest)
     sha256 = _check_hex(sha256)
     if dest.is_file():
-        got = sha256_of(dest)
+        got = sha256_file(dest)
         if sha256 is None or got == sha256:
             return got
         dest.unlink()  # a stale file under the final name: fetch it again
@@ -188,7 +180,7 @@ def download(
             raise InputError(f"download interrupted {attempt} times; run the command again to resume "
                              f"from {part}", url)
         time.sleep(min(0.2 * attempt, 2.0))
-    got = sha256_of(part)
+    got = sha256_file(part)
     if sha256 is not None and got != sha256:
         part.unlink()
         raise InputError(f"checksum mismatch: expected sha256 {sha256}, got {got} (the download was deleted; "

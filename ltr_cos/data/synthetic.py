@@ -19,7 +19,6 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ltr_cos.errors import InputError
+from ltr_cos.files import atomic_save
 
 N_FEATURES = 136
 AUX_COLUMNS = {132: "quality_score", 133: "quality_score2", 134: "query_url_clicks", 135: "url_clicks",
@@ -424,27 +424,15 @@ def write_synthetic_libsvm(
     if not path.parent.is_dir():
         raise InputError("output folder does not exist", path=str(path.parent))
     stats = _Stats()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         with _open_output(tmp, compress=path.suffix == ".gz") as out:
             for qid, labels, features in _blocks(preset, n_queries, seed, docs_per_query):
                 stats.update(qid, labels, features)
                 out.write(_format_block(qid, labels, features))
-        _chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    atomic_save(path, write)
     return stats.result(preset, seed)
-
-
-def _chmod_like_new_file(path: str) -> None:
-    """Give a mkstemp file (mode 0600) the permissions a plainly created file would get."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def format_stats(stats: dict) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ltr_cos.files import atomic_save
 from ltr_cos.pareto.front import non_dominated
 
 Table = Mapping[str, Any]  # column name -> 1-D array-like (a DataFrame qualifies)
@@ -35,16 +36,7 @@ def _new_figure(width: float, height: float):
 
 
 def _save_atomic(fig, out_path: str | os.PathLike) -> Path:
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return out
+    return atomic_save(out_path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
 def _weight_label(table: Table, row: int) -> str | None:
