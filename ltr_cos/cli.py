@@ -8,7 +8,10 @@ so that ``ltr-cos data convert`` does not pay for Lightning's import.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from ltr_cos.errors import DEBUG_ENV, user_error_message
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -37,12 +40,31 @@ def _usage() -> str:
     for name, (_, help_line) in EXTRA_COMMANDS.items():
         lines.append(f"  {name:<10} {help_line}")
     lines.append("")
-    lines.append("`ltr-cos <command> -h` shows the options of one command.")
+    lines.append("`ltr-cos <command> -h` shows the options of one command. User errors print one line;")
+    lines.append("--debug (or LTR_COS_DEBUG=1) adds the traceback, for bug reports.")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``ltr-cos``. User errors print one line (``ltr-cos: error: ...``) and return 2; ``--debug`` (or
+    the environment variable LTR_COS_DEBUG=1) shows their traceback too, for bug reports."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    argv = [arg for arg in argv if arg != "--debug"]
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:
+        print("ltr-cos: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = user_error_message(exc)
+        if message is None or debug:
+            raise
+        print(f"ltr-cos: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(_usage())
         return 0 if argv else 2

@@ -9,10 +9,12 @@ command line), ``metrics.csv`` and TensorBoard events.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -98,8 +100,38 @@ def _trainer_defaults() -> dict:
     return defaults
 
 
+class _DropTips(logging.Filter):
+    """Drops Lightning's advertising tips (litlogger, litmodels) from the console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith("💡 Tip")
+
+
+# Known-harmless warnings of the libraries, silenced at the command line only (never in the library):
+# what they say does not concern a user of ltr-cos.
+_HARMLESS_WARNINGS = (
+    # our own entry point passes argv on purpose
+    r"LightningCLI's args parameter is intended to run from within Python",
+    # Lightning 2.6's own use of torch's pytree API
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated",
+    # stage 2 keeps the frozen reference ranker in eval mode on purpose (no dropout in f_ref)
+    r"Found \d+ module\(s\) in eval mode at the start of training",
+)
+
+
+def quiet_library_noise() -> None:
+    """Filter the known-harmless warnings and tips above (called by the ``ltr-cos`` entry point)."""
+    for pattern in _HARMLESS_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropTips) for f in logger.filters):
+            logger.addFilter(_DropTips())
+
+
 def run_lightning_cli(args: list[str] | None = None, run: bool = True) -> LtrCosCLI:
     """Run ``fit|validate|test|predict`` with the ltr_cos CLI (``args`` as on the command line)."""
+    quiet_library_noise()
     return LtrCosCLI(
         model_class=pl.LightningModule,
         datamodule_class=RankingDataModule,
