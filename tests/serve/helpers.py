@@ -36,12 +36,12 @@ def make_artifact(data_dir: Path, out: Path, beta: bool = True, seed: int = 0, c
     torch.manual_seed(seed)
     if conditioned:
         ranker = Ranker(meta["n_features"], hidden_sizes=(16,), conditioning="film", n_weights=len(WEIGHTED),
-                        condition_on_beta=beta, cond_hidden=8)
+                        condition_on_beta=beta, cond_hidden=8, normalization=meta["normalization"])
         with torch.no_grad():  # FiLM starts as the identity: perturb it so the weights and beta matter
             for param in ranker.parameters():
                 param.add_(0.3 * torch.randn_like(param))
     else:
-        ranker = Ranker(meta["n_features"], hidden_sizes=(16,))
+        ranker = Ranker(meta["n_features"], hidden_sizes=(16,), normalization=meta["normalization"])
     info = {"objective_names": meta["objective_names"], "weighted_objectives": WEIGHTED if conditioned else [],
             "feature_ids": meta["feature_ids"], "beta_range": BETA_RANGE if beta else None, "beta": 1.0}
     return export_ranker(ranker, out, info=info)

@@ -1,0 +1,103 @@
+"""`ltr-cos serve` as a user starts it: a real uvicorn process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("uvicorn")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(argv: list[str], port: int, timeout: float = 60.0) -> subprocess.Popen:
+    """Start `ltr-cos serve` from this tree and wait for /health; the caller stops it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "ltr_cos.cli", "serve", *argv, "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"ltr-cos serve exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                if response.status == 200:
+                    return proc
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    stop_server(proc)
+    raise AssertionError(f"ltr-cos serve did not answer /health within {timeout} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def post(port: int, path: str, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_help_lists_the_options(capsys):
+    from ltr_cos.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve", "-h"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--model", "--pareto", "--data", "--split", "--host", "--port", "--workers", "--max-candidates"):
+        assert option in out
+
+
+def test_bad_model_is_a_one_line_error(tmp_path, capsys):
+    from ltr_cos.cli import main
+
+    assert main(["serve", "--model", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.startswith("ltr-cos: error:")
+
+
+def test_serve_answers_over_http(served):
+    from ltr_cos.export import load_artifact
+
+    model = load_artifact(served["model"])
+    port = free_port()
+    proc = start_server(["--model", str(served["model"]), "--pareto", str(served["pareto"]),
+                         "--data", str(served["data"]), "--max-candidates", "30"], port)
+    try:
+        x = np.random.default_rng(0).standard_normal((12, model.n_features)).astype(np.float32)
+        status, answer = post(port, "/rank", {"weights": [0.4, 0.6], "beta": 1.5, "queries": [{"features": x.tolist()}]})
+        assert status == 200
+        np.testing.assert_allclose(answer["scores"][0], model.score(x, None, [0.4, 0.6], 1.5), atol=1e-6)
+        status, answer = post(port, "/rank", {"weights": [0.4, 0.6], "beta": 1.5,
+                                              "queries": [{"features": np.zeros((31, model.n_features)).tolist()}]})
+        assert status == 422 and "at most 30 candidates" in answer["detail"][0]["msg"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert b"ltr_cos explorer" in response.read()
+    finally:
+        stop_server(proc)
