@@ -16,7 +16,7 @@ from ltr_cos.pareto.select import select_operating_point  # noqa: E402
 from ltr_cos.serve.app import create_app  # noqa: E402
 from ltr_cos.serve.explorer import Explorer, Front, Split  # noqa: E402
 from ltr_cos.serve.service import RankService  # noqa: E402
-from tests.serve.helpers import K, WEIGHTED, split_arrays  # noqa: E402
+from tests.serve.helpers import WEIGHTED, K, split_arrays  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
