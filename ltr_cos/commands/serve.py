@@ -70,7 +70,9 @@ def build_app(args: argparse.Namespace):
     if args.data:
         split = Split(args.data, args.split, model.n_features, list(model.info.get("objective_names") or []),
                       max_queries=args.explore_queries)
-    return create_app(service, Explorer(service, front, split))
+    explorer = Explorer(service, front, split)
+    explorer.warm_up()
+    return create_app(service, explorer)
 
 
 def worker_app():

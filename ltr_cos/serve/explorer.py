@@ -20,6 +20,7 @@ from ltr_cos.pareto.select import Constraint, select_operating_point, table_obje
 from ltr_cos.serve.service import RankService
 
 _CACHE_SIZE = 64  # split evaluations kept, keyed by (weights, beta)
+_CHUNK = 8  # queries per forward pass over the split (small: lists of similar length pad little)
 
 
 def _finite_or_none(value: float) -> float | None:
@@ -133,6 +134,19 @@ class Explorer:
         self.empty = front.empty if front else "drop"
         self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
+    def warm_up(self) -> None:
+        """Score the split once at the page's starting weights: the first calls of a TorchScript model
+        are slow (it specialises to the shapes it sees), and the page's first view needs exactly this."""
+        if self.split is None:
+            return
+        m = self.service.model.n_weights
+        weights = [1.0 / m] * m if self.service.model.needs_weights else None
+        beta = self.service.default_beta()
+        if self.service.model.needs_beta and beta is None and self.service.beta_range:
+            low, high = self.service.beta_range
+            beta = min(max(1.0, low), high)
+        self.evaluate(weights, beta, 0)
+
     def config(self) -> dict[str, Any]:
         model = self.service.model
         info = model.info
@@ -160,10 +174,14 @@ class Explorer:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            scores = np.concatenate([
-                self.service.model.score(split.features[i:i + 256], split.mask[i:i + 256], weights, beta)
-                for i in range(0, len(split.qids), 256)
-            ])
+            # queries by length, in chunks padded to their own longest list: little padding to score
+            scores = np.zeros(split.mask.shape, dtype=np.float32)
+            by_length = np.argsort(-np.asarray(split.lengths), kind="stable")
+            for start in range(0, len(by_length), _CHUNK):
+                rows = by_length[start:start + _CHUNK]
+                n = split.lengths[rows[0]]
+                scores[rows, :n] = self.service.model.score(split.features[rows, :n], split.mask[rows, :n],
+                                                            weights, beta)
             self._cache[key] = scores
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)

@@ -123,12 +123,15 @@ class RankService:
             if len(rows) > limits.max_candidates:
                 raise RequestProblem(loc, f"at most {limits.max_candidates} candidates per query, got {len(rows)}",
                                      kind="too_long")
-            for j, row in enumerate(rows):
-                if len(row) != n_features:
-                    raise RequestProblem([*loc, j], f"each candidate needs {n_features} features "
-                                         f"(in the order of feature_ids), got {len(row)}")
-            with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused just below
-                x = np.asarray(rows, dtype=np.float32)
+            try:
+                with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused just below
+                    x = np.asarray(rows, dtype=np.float32)
+            except ValueError:  # rows of different lengths
+                x = None
+            if x is None or x.shape[1] != n_features:
+                j, width = next((j, len(row)) for j, row in enumerate(rows) if len(row) != n_features)
+                raise RequestProblem([*loc, j], f"each candidate needs {n_features} features "
+                                     f"(in the order of feature_ids), got {width}")
             finite = np.isfinite(x).all(1)
             if not finite.all():
                 j = int(np.flatnonzero(~finite)[0])

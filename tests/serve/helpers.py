@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +17,7 @@ import numpy as np
 WEIGHTED = ["quality", "url_clicks"]
 BETA_RANGE = [0.1, 10.0]
 K = 10
+REPO = Path(__file__).resolve().parents[2]
 
 
 def make_dataset(root: Path) -> Path:
@@ -91,3 +99,37 @@ def make_profile(data_dir: Path, artifact: Path, reference: Path, out: Path, bet
     summary = {"k": K, "gain": "exp2", "empty_rule": "drop", "split": "test", "reference_ranker_ndcg": ref_ndcg}
     (out / "summary.json").write_text(json.dumps(summary))
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(argv: list[str], port: int, timeout: float = 60.0) -> subprocess.Popen:
+    """Start `ltr-cos serve` from this tree and wait for /health; the caller stops it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, "-m", "ltr_cos.cli", "serve", *argv, "--port", str(port)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"ltr-cos serve exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                if response.status == 200:
+                    return proc
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    stop_server(proc)
+    raise AssertionError(f"ltr-cos serve did not answer /health within {timeout} s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -120,3 +120,29 @@ def test_without_data_or_profile_the_explorer_says_so(served):
     assert client.get("/explorer/queries").status_code == 409
     response = client.post("/explorer/evaluate", json={"weights": [0.5, 0.5], "beta": 1.0, "query": 0})
     assert response.status_code == 409 and "--data" in response.text
+
+
+def test_front_of_three_weighted_objectives_and_two_betas(tmp_path):
+    from ltr_cos.objectives import simplex_lattice
+    from ltr_cos.pareto.front import non_dominated
+
+    names = ["relevance", "a", "b", "c"]
+    grid = simplex_lattice(3, 2)
+    rng = np.random.default_rng(0)
+    rows = []
+    for beta in (0.5, 2.0):
+        for w in grid:
+            rows.append({"weight/a": w[0], "weight/b": w[1], "weight/c": w[2], "beta": beta}
+                        | {f"ndcg@5/{n}": rng.uniform() for n in names})
+    table = pd.DataFrame(rows)
+    table.to_csv(tmp_path / "pareto.csv", index=False)
+    table[non_dominated(table[["ndcg@5/a", "ndcg@5/b", "ndcg@5/c"]].to_numpy())].to_csv(tmp_path / "front.csv",
+                                                                                      index=False)
+    (tmp_path / "summary.json").write_text('{"k": 5}')
+    front = Front(tmp_path).to_dict()
+    assert front["weighted"] == ["a", "b", "c"] and front["objectives"] == names and front["k"] == 5
+    assert [r["beta"] for r in front["rows"]] == table["beta"].tolist()
+    assert sum(r["on_front"] for r in front["rows"]) == len(pd.read_csv(tmp_path / "front.csv"))
+    assert front["reference_point"] is None
+    chosen = Front(tmp_path).select("b", [])
+    assert chosen["row"] == int(table["ndcg@5/b"].idxmax()) and chosen["beta"] == table["beta"][chosen["row"]]

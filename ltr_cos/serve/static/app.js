@@ -114,7 +114,12 @@ async function evaluate() {
     renderQuery(result);
     renderSplit(result.split_ndcg);
     drawFront();
-    $("status").textContent = `query ${result.query.qid}, ${result.query.candidates} candidates`;
+    const status = $("status");
+    status.textContent = `query ${result.query.qid}, ${result.query.candidates} candidates`;
+    // what the shown numbers were computed for (read by tests)
+    status.dataset.weights = JSON.stringify(result.weights);
+    status.dataset.beta = String(result.beta);
+    status.dataset.query = String(result.query.index);
   } catch (err) {
     $("status").textContent = `error: ${err.message}`;
   }
@@ -182,26 +187,39 @@ function currentPoint() {
   return row ? row.ndcg : null;
 }
 
-function panel(group, x0, y0, size, xName, yName, showAxes) {
+function shownRows() {
+  // a profile over several betas: show the grid of the beta nearest the current one
   const rows = S.front.rows;
+  const betas = [...new Set(rows.map((r) => r.beta).filter((b) => b !== null))];
+  if (betas.length < 2 || S.beta === null) return rows;
+  const near = betas.reduce((a, b) => (Math.abs(Math.log(b / S.beta)) < Math.abs(Math.log(a / S.beta)) ? b : a));
+  return rows.filter((r) => r.beta === near);
+}
+
+function panel(group, x0, y0, size, xName, yName, showAxes) {
+  const rows = shownRows();
   const ref = S.front.reference_point;
   const cur = currentPoint();
-  const values = rows.flatMap((r) => [r.ndcg[xName], r.ndcg[yName]]).filter((v) => v !== null);
-  if (ref) values.push(ref[xName], ref[yName]);
-  if (cur) values.push(cur[xName], cur[yName]);
-  const lo = Math.min(...values), hi = Math.max(...values);
-  const pad = (hi - lo) * 0.08 || 0.05;
-  const a = lo - pad, b = hi + pad;
-  const px = (v) => x0 + ((v - a) / (b - a)) * size;
-  const py = (v) => y0 + size - ((v - a) / (b - a)) * size;
+  const range = (name) => {
+    const v = rows.map((r) => r.ndcg[name]).filter((x) => x !== null);
+    if (ref && ref[name] !== undefined) v.push(ref[name]);
+    if (cur && cur[name] !== null) v.push(cur[name]);
+    const lo = Math.min(...v), hi = Math.max(...v), pad = (hi - lo) * 0.08 || 0.05;
+    return [lo - pad, hi + pad, pad];
+  };
+  const [ax, bx, padx] = range(xName), [ay, by, pady] = range(yName);
+  const px = (v) => x0 + ((v - ax) / (bx - ax)) * size;
+  const py = (v) => y0 + size - ((v - ay) / (by - ay)) * size;
   group.append(svg("rect", { x: x0, y: y0, width: size, height: size, fill: "none", class: "axis" }));
   if (showAxes) {
     group.append(svg("text", { x: x0 + size / 2, y: y0 + size + 24, "text-anchor": "middle" }, `NDCG@${S.front.k} ${xName}`));
-    group.append(svg("text", { x: x0 - 30, y: y0 + size / 2, "text-anchor": "middle",
-                               transform: `rotate(-90 ${x0 - 30} ${y0 + size / 2})` }, `NDCG@${S.front.k} ${yName}`));
-    for (const t of [a + pad, (a + b) / 2, b - pad]) {
-      group.append(svg("text", { x: px(t), y: y0 + size + 12, "text-anchor": "middle" }, t.toFixed(2)));
-      group.append(svg("text", { x: x0 - 4, y: py(t) + 3, "text-anchor": "end" }, t.toFixed(2)));
+    group.append(svg("text", { x: x0 - 44, y: y0 + size / 2, "text-anchor": "middle",
+                               transform: `rotate(-90 ${x0 - 44} ${y0 + size / 2})` }, `NDCG@${S.front.k} ${yName}`));
+    for (const t of [ax + padx, (ax + bx) / 2, bx - padx]) {
+      group.append(svg("text", { x: px(t), y: y0 + size + 12, "text-anchor": "middle" }, t.toFixed(3)));
+    }
+    for (const t of [ay + pady, (ay + by) / 2, by - pady]) {
+      group.append(svg("text", { x: x0 - 4, y: py(t) + 3, "text-anchor": "end" }, t.toFixed(3)));
     }
   }
   for (const row of rows) {
@@ -231,7 +249,7 @@ function drawFront() {
   if (names.length <= 2) {
     const [xName, yName] = names.length === 2 ? names : [S.front.objectives[0], names[0]];
     const root = svg("svg", { width: 400, height: 360, id: "front-svg" });
-    panel(root, 50, 10, 310, xName, yName, true);
+    panel(root, 64, 10, 300, xName, yName, true);
     box.append(root);
   } else {
     // scatter matrix over the weighted objectives: lower triangle, names on the diagonal
@@ -243,7 +261,7 @@ function drawFront() {
     });
     box.append(root);
   }
-  $("front-caption").textContent = `(${S.front.rows.length} grid rows` +
+  $("front-caption").textContent = `(${shownRows().length} grid rows` +
     (S.front.split ? `, ${S.front.split} split` : "") + `, NDCG@${S.front.k})`;
 }
 
