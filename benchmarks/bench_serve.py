@@ -2,7 +2,8 @@
 
 One query of 100 candidates per request. For each concurrency (1, 8, 32 by default) keep-alive client
 connections send requests back to back for a bounded number of requests and seconds; p50/p99 latency
-(client side, request sent to response read) and requests/s. The in-process peer is
+(client side, request sent to response read), requests/s and the server's CPU time per request (robust
+to other jobs on a shared machine). The in-process peer is
 ``ExportedRanker.score`` on the same query in this process, in the same run. Then 10,000 requests at
 concurrency 8 with one bad request in ten (bad weights, wrong feature count, broken JSON, a body over
 the limit): every good answer must equal the first good answer byte for byte, and the server's memory
@@ -108,6 +109,18 @@ async def _load(port: int, requests: list[bytes], good: list[bool], concurrency:
             "bad_requests_not_4xx": counter["bad_ok"], "connection_errors": counter["errors"]}
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by the server and its worker processes."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        times = p.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def _rss_mb(pid: int) -> float:
     import psutil
 
@@ -209,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     requests, flags = _bodies(model, x, weights, beta)
     good_only = [r for r, f in zip(requests, flags) if f][:1]
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                           "python": platform.python_version()},
+                           "python": platform.python_version(), "load_average": os.getloadavg()},
                "model": {"path": model_path, "format": model.format, "n_features": model.n_features,
                          "sha256": model.info.get("sha256")},
                "candidates": args.candidates, "in_process": in_process, "http": {}}
@@ -220,10 +233,14 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(_load(port, good_only, [True], 4, 500, 10.0))  # warm-up
             levels = {}
             for c in args.concurrency:
+                cpu0 = _cpu_s(proc.pid)
                 levels[c] = asyncio.run(_load(port, good_only, [True], c, args.requests, args.seconds))
                 r = levels[c]
+                # server CPU per request: what a request costs whatever else the machine runs
+                r["server_cpu_ms_per_request"] = (_cpu_s(proc.pid) - cpu0) * 1e3 / r["requests"]
                 print(f"workers={workers} concurrency={c}: p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, "
-                      f"{r['requests_per_s']:.0f} req/s ({r['requests']} requests)", flush=True)
+                      f"{r['requests_per_s']:.0f} req/s ({r['requests']} requests), server CPU "
+                      f"{r['server_cpu_ms_per_request']:.3f} ms/request", flush=True)
             base = levels[args.concurrency[0]]["requests_per_s"]
             for c in args.concurrency:
                 levels[c]["speed_up_vs_first"] = levels[c]["requests_per_s"] / base
