@@ -42,6 +42,7 @@ def test_bad_model_is_a_one_line_error(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("ltr-cos: error:")
 
 
+@pytest.mark.slow
 def test_serve_answers_over_http(served):
     from ltr_cos.export import load_artifact
 
