@@ -62,3 +62,16 @@ def test_serve_answers_over_http(served):
             assert b"ltr_cos explorer" in response.read()
     finally:
         stop_server(proc)
+
+
+def test_worker_processes_build_the_same_app_from_the_environment(served, monkeypatch):
+    """uvicorn's worker processes (--workers > 1) rebuild the app from the settings the command left."""
+    from fastapi.testclient import TestClient
+
+    from ltr_cos.commands.serve import _ENV, build_parser, worker_app
+
+    args = build_parser().parse_args(["--model", str(served["weights_only"]), "--max-queries", "2"])
+    monkeypatch.setenv(_ENV, json.dumps(vars(args)))
+    client = TestClient(worker_app())
+    serving = client.get("/metadata").json()["serving"]
+    assert serving["limits"]["max_queries"] == 2 and not serving["needs_beta"]
