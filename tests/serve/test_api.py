@@ -222,3 +222,13 @@ def test_concurrent_requests_each_get_their_own_answer(client, model):
     for t in threads:
         t.join()
     assert not errors
+
+
+def test_numbers_must_be_json_numbers(client):
+    queries = _queries(7, lengths=(2,))
+    body = _body(queries)
+    body["queries"][0]["features"][1][3] = "1.5"
+    response = client.post("/rank", json=body)
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "queries", 0, "features", 1, 3]
+    body = _body(queries, weights=(0, 1))  # integers are numbers
+    assert client.post("/rank", json=body).status_code == 200
