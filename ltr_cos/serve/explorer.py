@@ -108,15 +108,25 @@ class Split:
         self.qids = dataset.qids[:count].tolist()
         self.lengths = dataset.lengths[:count].astype(int).tolist()
         n = max(self.lengths)
-        self.features = np.zeros((count, n, n_features), dtype=np.float32)
+        # features unpadded (one long list can be most of a split), labels and mask padded (small)
+        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        self.features = np.zeros((sum(self.lengths), n_features), dtype=np.float32)
         self.labels = np.zeros((count, n, len(self.objective_names)), dtype=np.float32)
         self.mask = np.zeros((count, n), dtype=bool)
         for i in range(count):
             x, y, _ = dataset[i]
-            self.features[i, : len(x)] = x.numpy()
+            self.features[self.starts[i]:self.starts[i] + len(x)] = x.numpy()
             self.labels[i, : len(x)] = y.numpy()
             self.mask[i, : len(x)] = True
         self.truncated = len(dataset) > count
+
+    def padded(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features [len(rows), L, F] padded to the longest of these queries, and their mask [len(rows), L]."""
+        n = max(self.lengths[i] for i in rows)
+        x = np.zeros((len(rows), n, self.features.shape[1]), dtype=np.float32)
+        for j, i in enumerate(rows):
+            x[j, : self.lengths[i]] = self.features[self.starts[i]:self.starts[i] + self.lengths[i]]
+        return x, self.mask[rows, :n]
 
     def queries(self) -> list[dict[str, int]]:
         return [{"index": i, "qid": q, "candidates": n} for i, (q, n) in enumerate(zip(self.qids, self.lengths))]
@@ -179,9 +189,8 @@ class Explorer:
             by_length = np.argsort(-np.asarray(split.lengths), kind="stable")
             for start in range(0, len(by_length), _CHUNK):
                 rows = by_length[start:start + _CHUNK]
-                n = split.lengths[rows[0]]
-                scores[rows, :n] = self.service.model.score(split.features[rows, :n], split.mask[rows, :n],
-                                                            weights, beta)
+                x, mask = split.padded(rows)
+                scores[rows, : mask.shape[1]] = self.service.model.score(x, mask, weights, beta)
             self._cache[key] = scores
             if len(self._cache) > _CACHE_SIZE:
                 self._cache.popitem(last=False)

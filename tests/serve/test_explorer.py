@@ -146,3 +146,30 @@ def test_front_of_three_weighted_objectives_and_two_betas(tmp_path):
     assert front["reference_point"] is None
     chosen = Front(tmp_path).select("b", [])
     assert chosen["row"] == int(table["ndcg@5/b"].idxmax()) and chosen["beta"] == table["beta"][chosen["row"]]
+
+
+def test_the_explorer_holds_at_most_the_queries_asked_for(served):
+    model = load_artifact(served["model"])
+    service = RankService(model)
+    split = Split(served["data"], "test", model.n_features, model.info["objective_names"], max_queries=5)
+    client = TestClient(create_app(service, Explorer(service, None, split)))
+    assert client.get("/explorer/config").json()["split"] == {"name": "test", "queries": 5, "truncated": True}
+    x, y, mask, _ = split_arrays(served["data"])
+    answer = client.post("/explorer/evaluate", json={"weights": [0.5, 0.5], "beta": 1.0, "query": 4}).json()
+    n = int(mask[4].sum())
+    expected = model.score(x[4, :n], None, [0.5, 0.5], 1.0)
+    assert [item["doc"] for item in answer["ranked"]] == np.argsort(-expected, kind="stable").tolist()
+    assert client.post("/explorer/evaluate", json={"weights": [0.5, 0.5], "beta": 1.0, "query": 5}).status_code == 422
+
+
+def test_split_and_profile_must_match_the_artifact(served, tmp_path):
+    from ltr_cos.errors import InputError
+
+    with pytest.raises(InputError, match="takes 7"):
+        Split(served["data"], "test", 7, [])
+    with pytest.raises(InputError, match="objectives"):
+        Split(served["data"], "test", 134, ["relevance", "other"])
+    with pytest.raises(InputError, match="no split 'nope'"):
+        Split(served["data"], "nope", 134, [])
+    with pytest.raises(InputError, match="no pareto.csv"):
+        Front(tmp_path)
