@@ -4,7 +4,8 @@ One query of 100 candidates per request. For each concurrency (1, 8, 32 by defau
 connections send requests back to back for a bounded number of requests and seconds; p50/p99 latency
 (client side, request sent to response read), requests/s and the server's CPU time per request (robust
 to other jobs on a shared machine). The in-process peer is
-``ExportedRanker.score`` on the same query in this process, in the same run. Then 10,000 requests at
+``ExportedRanker.score`` on the same query in this process, in the same run, and the same call on 8 and
+32 copies of the query at once (what micro-batching concurrent requests could save). Then 10,000 requests at
 concurrency 8 with one bad request in ten (bad weights, wrong feature count, broken JSON, a body over
 the limit): every good answer must equal the first good answer byte for byte, and the server's memory
 (RSS, all its processes) is compared before and after. Only 127.0.0.1 is ever contacted; every loop is
@@ -218,6 +219,22 @@ def main(argv: list[str] | None = None) -> int:
     in_process = {**_percentiles(calls), "calls_per_s": len(calls) / (time.perf_counter() - t_start)}
     print(f"in-process ExportedRanker.score, {args.candidates} candidates: p50 {in_process['p50_ms']:.3f} ms, "
           f"p99 {in_process['p99_ms']:.3f} ms, {in_process['calls_per_s']:.0f} calls/s", flush=True)
+
+    # would micro-batching concurrent requests pay? one call on B queries against B calls on one
+    batching = {}
+    for b in (8, 32):
+        xb = np.repeat(x[None], b, 0)
+        wb = None if weights is None else np.tile(weights, (b, 1))
+        times = []
+        for _ in range(100):
+            t0 = time.perf_counter()
+            model.score(xb, None, wb, beta)
+            times.append((time.perf_counter() - t0) * 1e3)
+        per_request = float(np.median(times)) / b
+        batching[b] = {"batched_ms_per_query": per_request, "saved_ms_per_request": in_process["p50_ms"] - per_request}
+        print(f"micro-batching {b} queries in one call: {per_request:.3f} ms per query "
+              f"(saves {in_process['p50_ms'] - per_request:.3f} ms per request)", flush=True)
+    in_process["batching"] = batching
 
     requests, flags = _bodies(model, x, weights, beta)
     good_only = [r for r, f in zip(requests, flags) if f][:1]
