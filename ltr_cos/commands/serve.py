@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="uvicorn worker processes, each with its own copy of the model (default 1)")
     p.add_argument("--threads", type=int, default=1,
-                   help="intra-op threads per worker for the model (default 1: small requests run fastest so)")
+                   help="intra-op threads per worker for the model (default 1; more do not speed up small requests)")
     p.add_argument("--max-queries", type=int, default=64, help="queries per /rank request (default 64)")
     p.add_argument("--max-candidates", type=int, default=1000, help="candidates per query (default 1000)")
     p.add_argument("--max-body-mb", type=float, default=8.0, help="largest request body in MiB (default 8)")
