@@ -196,7 +196,7 @@ function shownRows() {
   return rows.filter((r) => r.beta === near);
 }
 
-function panel(group, x0, y0, size, xName, yName, showAxes) {
+function panel(group, x0, y0, size, xName, yName, showAxes, xTicks = false, yTicks = false) {
   const rows = shownRows();
   const ref = S.front.reference_point;
   const cur = currentPoint();
@@ -221,6 +221,14 @@ function panel(group, x0, y0, size, xName, yName, showAxes) {
     for (const t of [ay + pady, (ay + by) / 2, by - pady]) {
       group.append(svg("text", { x: x0 - 4, y: py(t) + 3, "text-anchor": "end" }, t.toFixed(3)));
     }
+  }
+  if (xTicks) {
+    group.append(svg("text", { x: x0, y: y0 + size + 11, "text-anchor": "start" }, (ax + padx).toFixed(2)));
+    group.append(svg("text", { x: x0 + size, y: y0 + size + 11, "text-anchor": "end" }, (bx - padx).toFixed(2)));
+  }
+  if (yTicks) {
+    group.append(svg("text", { x: x0 - 3, y: y0 + size, "text-anchor": "end" }, (ay + pady).toFixed(2)));
+    group.append(svg("text", { x: x0 - 3, y: y0 + 8, "text-anchor": "end" }, (by - pady).toFixed(2)));
   }
   for (const row of rows) {
     if (row.ndcg[xName] === null || row.ndcg[yName] === null) continue;
@@ -253,11 +261,13 @@ function drawFront() {
     box.append(root);
   } else {
     // scatter matrix over the weighted objectives: lower triangle, names on the diagonal
-    const m = names.length, cell = Math.min(130, Math.floor(380 / m));
-    const root = svg("svg", { width: m * cell + 20, height: m * cell + 20, id: "front-svg" });
+    const m = names.length, cell = Math.min(130, Math.floor(380 / m)), left = 34;
+    const root = svg("svg", { width: m * cell + left + 10, height: m * cell + 24, id: "front-svg" });
     names.forEach((name, i) => {
-      root.append(svg("text", { x: 10 + i * cell + cell / 2, y: 10 + i * cell + cell / 2, "text-anchor": "middle" }, name));
-      for (let j = 0; j < i; j++) panel(root, 10 + j * cell + 4, 10 + i * cell + 4, cell - 8, names[j], name, false);
+      root.append(svg("text", { x: left + i * cell + cell / 2, y: 10 + i * cell + cell / 2, "text-anchor": "middle" }, name));
+      for (let j = 0; j < i; j++) {
+        panel(root, left + j * cell + 4, 10 + i * cell + 4, cell - 8, names[j], name, false, i === m - 1, j === 0);
+      }
     });
     box.append(root);
   }
