@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     good_only = [r for r, f in zip(requests, flags) if f][:1]
     results = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                            "python": platform.python_version(), "load_average": os.getloadavg()},
-               "model": {"path": model_path, "format": model.format, "n_features": model.n_features,
+               "model": {"path": model_path, "format": model.info.get("format"), "n_features": model.n_features,
                          "sha256": model.info.get("sha256")},
                "candidates": args.candidates, "in_process": in_process, "http": {}}
     for workers in args.workers:

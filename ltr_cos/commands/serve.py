@@ -60,7 +60,7 @@ def build_app(args: argparse.Namespace):
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
     model = load_artifact(args.model, threads=args.threads)
-    if model.format == "torchscript":
+    if model.info.get("format") == "torchscript":
         import torch
 
         torch.set_num_threads(args.threads)
