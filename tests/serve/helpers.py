@@ -44,7 +44,7 @@ def make_artifact(data_dir: Path, out: Path, beta: bool = True, seed: int = 0, c
     torch.manual_seed(seed)
     if conditioned:
         ranker = Ranker(meta["n_features"], hidden_sizes=(16,), conditioning="film", n_weights=len(WEIGHTED),
-                        condition_on_beta=beta, cond_hidden=8, normalization=meta["normalization"])
+                        temperature_conditioning=beta, cond_hidden=8, normalization=meta["normalization"])
         with torch.no_grad():  # FiLM starts as the identity: perturb it so the weights and beta matter
             for param in ranker.parameters():
                 param.add_(0.3 * torch.randn_like(param))

@@ -92,17 +92,17 @@ def test_rank_equals_the_python_api(client, model):
 def test_rank_equals_the_rank_command(client, model, served, tmp_path):
     """The same LibSVM rows through `ltr-cos rank` and through POST /rank give the same scores and order."""
     from ltr_cos.cli import main
-    from ltr_cos.commands.rank import select_features
     from ltr_cos.data.libsvm import read_libsvm
+    from ltr_cos.export.features import select_file_columns
 
     source = served["data"].parent / "synth" / "test.txt"
     out = tmp_path / "ranked.tsv"
     argv = ["rank", "--model", str(served["model"]), "--input", str(source), "--weights", "0.25,0.75",
             "--beta", "0.5", "--out", str(out)]
     assert main(argv) == 0
-    rows = np.array([line.split("\t") for line in out.read_text().splitlines()[1:]], dtype=np.float64)
+    rows = np.array([line.split("\t")[:4] for line in out.read_text().splitlines()[1:]], dtype=np.float64)
     table = read_libsvm(source)
-    features = select_features(table.features, model.info["feature_ids"], model.n_features, str(source))
+    features, _ = select_file_columns(table.features, model.info, str(source))
     qids = list(dict.fromkeys(table.qid.tolist()))[:LIMITS.max_queries]
     body = _body([features[table.qid == q] for q in qids], weights=(0.25, 0.75), beta=0.5)
     answer = client.post("/rank", json=body).json()
