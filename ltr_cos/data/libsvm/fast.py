@@ -1,0 +1,378 @@
+"""The fast LibSVM chunk parser: whole buffers, vectorised checks, no per-line Python.
+
+Newline and comment positions are found with NumPy, the words are split by one Arrow kernel, numbers
+are parsed by one Arrow cast, and every check is a vectorised test. A failed check raises ``_Found``
+with the chunk line it rejected; ``diagnose.py`` then finds the precise message. Everything here releases
+the GIL for the heavy work, so chunks parse in parallel on threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+_MAX_ID_DIGITS = 9  # feature ids up to 999,999,999 keep int64 arithmetic exact and cheap
+_MAX_QID_DIGITS = 18
+_COLON, _HASH, _NEWLINE = 58, 35, 10
+_X_LOWER, _X_UPPER = ord("x"), ord("X")
+# ASCII whitespace as Arrow's ascii_split_whitespace sees it (the newline is handled apart)
+_IS_BLANK = np.zeros(256, bool)
+_IS_BLANK[[9, 11, 12, 13, 32]] = True
+
+
+@dataclass
+class _Rows:
+    """Sparse rows of one chunk before qid resolution and densification (all arrays per row or per entry)."""
+
+    lines: np.ndarray  # int64 [n] 1-based file lines
+    label: np.ndarray  # float32 [n]
+    has_qid: np.ndarray  # bool [n]
+    qid: np.ndarray  # int64 [n] (0 where has_qid is False)
+    entry_row: np.ndarray  # int32/int64 [nnz] row of each id:value entry (0-based within the chunk)
+    entry_col: np.ndarray  # int32/int64 [nnz] 0-based column (feature id - 1)
+    entry_val: np.ndarray  # float32 [nnz]
+    n_lines: int = 0  # text lines of the chunk, blank and comment lines included
+
+    @property
+    def n(self) -> int:
+        return int(self.label.shape[0])
+
+    @property
+    def max_id(self) -> int:
+        return int(self.entry_col.max()) + 1 if len(self.entry_col) else 0
+
+
+def _empty_rows(n_lines: int = 0) -> _Rows:
+    z64 = np.zeros(0, np.int64)
+    return _Rows(z64, np.zeros(0, np.float32), np.zeros(0, bool), z64, z64, z64, np.zeros(0, np.float32), n_lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# The fast chunk parser
+# ----------------------------------------------------------------------------------------------------
+
+
+class _Found(Exception):
+    """A vectorised check failed at chunk line ``line`` (0-based); the precise message comes later."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _cast_or_find(strings: pa.Array, to: pa.DataType, line_of_word) -> np.ndarray:
+    """Cast the valid strings of a three-strings-per-word array to ``to``, or raise _Found.
+
+    Returns:
+        [len(strings)] NumPy array; entries at null positions are meaningless.
+
+    The culprit of a failed cast is found by bisection over casts of halves (O(log n) cheap casts instead
+    of a Python loop); its chunk line is ``line_of_word(index // 3)``.
+    """
+    try:
+        result = pc.cast(strings, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    else:
+        width = np.dtype(to.to_pandas_dtype())
+        return np.frombuffer(result.buffers()[1], width)[result.offset : result.offset + len(result)]
+    lo, hi = 0, len(strings)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        try:
+            pc.cast(strings.slice(lo, mid - lo), to)
+            lo = mid
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            hi = mid
+    raise _Found(line_of_word(lo // 3))
+
+
+def _string_array(offsets: np.ndarray, data: pa.Buffer, valid: np.ndarray | None = None) -> pa.Array:
+    """Arrow strings ``data[offsets[i]:offsets[i+1]]`` without copying the text.
+
+    Args:
+        offsets: int32 or int64 [n + 1].
+        data: the text buffer.
+        valid: bool [n], or a ready validity bitmap (uint8, LSB first); None = all valid.
+    """
+    n = len(offsets) - 1
+    if valid is None:
+        bitmap = None
+    elif valid.dtype == np.uint8:
+        bitmap = pa.py_buffer(valid)
+    else:
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if offsets.dtype == np.int32:
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets), data, bitmap)
+    if offsets[-1] < 2**31 - 1:
+        return pa.StringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int32)), data, bitmap)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets.astype(np.int64)), data, bitmap)
+
+
+_BIT_TEMPLATES: dict[int, np.ndarray] = {}
+
+
+def _every_third_bit(n_bits: int, phase: int) -> np.ndarray:
+    """Arrow validity bitmap (uint8, LSB first) with bits phase, phase + 3, ... set; 24 bits repeat.
+
+    Returns a fresh array (callers edit it), copied from a cached template that grows as needed.
+    """
+    n_bytes = (n_bits + 7) // 8
+    template = _BIT_TEMPLATES.get(phase)
+    if template is None or len(template) < n_bytes:
+        bits = np.zeros(24, bool)
+        bits[phase::3] = True
+        pattern = np.packbits(bits, bitorder="little")
+        size = max(n_bytes, 1 << 16)
+        template = np.tile(pattern, size // 3 + 1)
+        _BIT_TEMPLATES[phase] = template
+    return template[:n_bytes].copy()
+
+
+def _set_bits(bitmap: np.ndarray, positions: np.ndarray, value: bool) -> None:
+    """Set or clear bits of a bitmap in place (positions may share bytes)."""
+    if len(positions) == 0:
+        return
+    masks = np.left_shift(1, positions & 7).astype(np.uint8)
+    if value:
+        np.bitwise_or.at(bitmap, positions >> 3, masks)
+    else:
+        np.bitwise_and.at(bitmap, positions >> 3, ~masks)
+
+
+def _string_offsets(strings: pa.Array) -> np.ndarray:
+    """The offsets of an Arrow string (int32) or large string (int64) array, [n+1], without a copy."""
+    dtype = np.int64 if pa.types.is_large_string(strings.type) else np.int32
+    raw = np.frombuffer(strings.buffers()[1], dtype)
+    return raw[strings.offset : strings.offset + len(strings) + 1]
+
+
+def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> _Rows:
+    buf = np.frombuffer(chunk, np.uint8)
+    newlines = np.flatnonzero(buf == _NEWLINE)
+    n_lines = len(newlines)
+    if n_lines == 0:
+        return _empty_rows()
+    line_start = np.empty(n_lines, np.int64)
+    line_start[0] = 0
+    line_start[1:] = newlines[:-1] + 1
+    content_end = newlines.copy()
+    hashes = np.flatnonzero(buf == _HASH)
+    if len(hashes):
+        hash_line = np.searchsorted(newlines, hashes)
+        first = np.empty(len(hashes), bool)
+        first[0] = True
+        np.not_equal(hash_line[1:], hash_line[:-1], out=first[1:])
+        content_end[hash_line[first]] = hashes[first]
+    # Trim blanks at both ends of each line's content so that the split below yields no empty words
+    # (a few passes over the lines, one per trailing blank, e.g. " \r" before the newline).
+    for _ in range(64):
+        more = (content_end > line_start) & _IS_BLANK[buf[np.maximum(content_end - 1, 0)]]
+        if not more.any():
+            break
+        content_end[more] -= 1
+    else:
+        content_end = _trim_slowly(buf, line_start, content_end, end=True)
+    for _ in range(64):
+        more = (content_end > line_start) & _IS_BLANK[buf[np.minimum(line_start, len(buf) - 1)]]
+        if not more.any():
+            break
+        line_start[more] += 1
+    else:
+        line_start = _trim_slowly(buf, line_start, content_end, end=False)
+    has_content = content_end > line_start
+    row_line = np.flatnonzero(has_content)
+    n_rows = len(row_line)
+    if n_rows == 0:
+        return _empty_rows(n_lines)
+
+    # Each line becomes two strings: its content (valid) and the rest up to the next line's content
+    # (comment, blanks, newline; null), so one split over the whole chunk skips every comment and the
+    # words of all lines come out back to back in one buffer.
+    offsets = np.empty(2 * n_lines + 1, np.int64)
+    offsets[0:-1:2] = line_start
+    offsets[1::2] = content_end
+    offsets[-1] = len(chunk)  # the first string starts at the first line's content: no leading blanks
+    valid = np.zeros(2 * n_lines, bool)
+    valid[0::2] = has_content
+    words = pc.ascii_split_whitespace(_string_array(offsets, pa.py_buffer(chunk), valid))
+    list_offsets = np.frombuffer(words.buffers()[1], np.int32)[: len(words) + 1]
+    flat = words.values
+    text = flat.buffers()[2]
+    data = np.frombuffer(text, np.uint8)
+    word_offsets = _string_offsets(flat)
+    n_words = len(flat)
+    label_word = list_offsets[0:-1:2][has_content].astype(np.int64)  # [R] first word of each row
+    fields = np.diff(np.append(label_word, n_words))  # [R] words per row, label included
+
+    def line_of_word(index: int) -> int:
+        return int(row_line[np.searchsorted(label_word, index, "right") - 1])
+
+    # Arrow's integer cast also reads hex ("0x10" -> 16); no valid field holds an x (ids, qids and
+    # numbers are decimal, "qid" has none), so one byte test keeps both paths on the documented grammar.
+    hex_mark = np.flatnonzero((data == _X_LOWER) | (data == _X_UPPER))
+    if len(hex_mark):
+        raise _Found(line_of_word(int(np.searchsorted(word_offsets, hex_mark[0], "right")) - 1))
+
+    is_label = np.zeros(n_words, bool)
+    is_label[label_word] = True
+    pair = np.flatnonzero(~is_label)
+    key_start = word_offsets[pair]
+
+    # Structure: every id:value field holds exactly one colon, not at its ends; labels hold none.
+    colons = np.flatnonzero(data == _COLON)
+    if len(colons) != len(pair) or not (
+        np.all(colons > key_start) and np.all(colons < word_offsets[1:][pair] - 1)
+    ):
+        starts = word_offsets[:-1]
+        counts = np.bincount(np.searchsorted(starts, colons, "right") - 1, minlength=n_words)
+        bad = np.where(is_label, counts != 0, counts != 1)
+        first_colon = colons[np.minimum(np.searchsorted(colons, starts), max(len(colons) - 1, 0))] \
+            if len(colons) else starts
+        bad |= ~is_label & ((first_colon == starts) | (first_colon == word_offsets[1:] - 1))
+        raise _Found(line_of_word(int(np.argmax(bad))))
+
+    # Cut every word into three strings, "key", ":" and "value" (a label is all value), over the words'
+    # own buffer without copying. Arrow parses the ids and qids with one cast and the numbers with
+    # another, each under a validity bitmap that hides the other strings; results are read back strided.
+    cut = np.empty(3 * n_words + 1, word_offsets.dtype)
+    cut3 = cut[:-1].reshape(n_words, 3)
+    cut3[:, 0] = word_offsets[:-1]
+    cut3[:, 1] = word_offsets[:-1]
+    cut3[pair, 1] = colons
+    np.add(cut3[:, 1], ~is_label, out=cut3[:, 2])
+    cut[-1] = word_offsets[-1]
+
+    # qid: only as the first field after the label. Elsewhere "qid" fails the id cast below, and the
+    # precise message ("must directly follow the label") comes from the slow scan.
+    with_fields = np.flatnonzero(fields > 1)
+    cand_pair = label_word[with_fields] - with_fields  # pair index of the word after each label
+    cand_start = key_start[cand_pair]
+    is_qid = (colons[cand_pair] - cand_start) == 3
+    if is_qid.any():
+        maybe = np.flatnonzero(is_qid)
+        s = cand_start[maybe]
+        is_qid[maybe] = (data[s] == ord("q")) & (data[s + 1] == ord("i")) & (data[s + 2] == ord("d"))
+    qid_rows = with_fields[is_qid]
+    qid_words = label_word[qid_rows] + 1
+    has_qid = np.zeros(n_rows, bool)
+    has_qid[qid_rows] = True
+    if len(qid_words):
+        value_word = ~is_label
+        value_word[qid_words] = False
+        feat = np.flatnonzero(value_word)
+    else:
+        feat = pair
+
+    int_bits = _every_third_bit(3 * n_words, 0)  # the keys of all words...
+    _set_bits(int_bits, 3 * label_word, False)  # ...but labels (empty keys)
+    _set_bits(int_bits, 3 * qid_words, False)  # and "qid" keys; their values are integers instead
+    _set_bits(int_bits, 3 * qid_words + 2, True)
+    ints = _cast_or_find(_string_array(cut, text, int_bits), pa.int64(), line_of_word)
+    qid = np.zeros(n_rows, np.int64)
+    qid[qid_rows] = ints[3 * qid_words + 2]
+    too_long = np.abs(qid) >= 10**_MAX_QID_DIGITS
+    if too_long.any():
+        raise _Found(int(row_line[np.argmax(too_long)]))
+
+    # Feature ids: positive integers, in range, no repeats within a row.
+    fid = ints[0::3][feat]
+    n_entries = fields - 1 - has_qid
+    entry_row = np.repeat(np.arange(n_rows, dtype=np.int32 if n_rows < 2**31 else np.int64), n_entries)
+    bad = (fid < 1) | (fid >= 10**_MAX_ID_DIGITS)  # the slow scan's "too large", not a huge dense block
+    if n_features is not None:
+        bad |= fid > n_features
+    if bad.any():
+        raise _Found(int(row_line[entry_row[np.argmax(bad)]]))
+    if len(fid) > 1:
+        rising = np.diff(fid) > 0
+        row_first = np.cumsum(n_entries)[:-1]  # index of the first entry of rows 1..R-1
+        rising[row_first[(row_first > 0) & (row_first < len(fid))] - 1] = True
+        if not rising.all():
+            # ids need not be sorted; sort (row, id) keys to find repeats
+            order = np.lexsort((fid, entry_row))
+            r, f = entry_row[order], fid[order]
+            dup = (r[1:] == r[:-1]) & (f[1:] == f[:-1])
+            if dup.any():
+                raise _Found(int(row_line[r[1:][dup].min()]))
+
+    # Numbers (labels and values): float64 as written, then float32, which must stay finite.
+    number_bits = _every_third_bit(3 * n_words, 2)
+    _set_bits(number_bits, 3 * qid_words + 2, False)
+    numbers = _cast_or_find(_string_array(cut, text, number_bits), pa.float64(), line_of_word)
+    with np.errstate(over="ignore"):  # out-of-range values become inf and are reported just below
+        values32 = numbers[2::3].astype(np.float32)
+    values32[qid_words] = 0.0
+    finite = np.isfinite(values32)
+    if not finite.all():
+        raise _Found(line_of_word(int(np.argmin(finite))))
+    return _Rows(
+        lines=row_line + first_line,
+        label=values32[label_word],
+        has_qid=has_qid,
+        qid=qid,
+        entry_row=entry_row,
+        entry_col=fid - 1,
+        entry_val=values32[feat],
+        n_lines=n_lines,
+    )
+
+
+def _trim_slowly(buf: np.ndarray, start: np.ndarray, stop: np.ndarray, end: bool) -> np.ndarray:
+    """Trim lines with very long runs of blanks one line at a time (rare; keeps the loop above short)."""
+    out = (stop if end else start).copy()
+    blank = set(np.flatnonzero(_IS_BLANK).tolist())
+    for i in range(len(start)):
+        if end:
+            while out[i] > start[i] and int(buf[out[i] - 1]) in blank:
+                out[i] -= 1
+        else:
+            while out[i] < stop[i] and int(buf[out[i]]) in blank:
+                out[i] += 1
+    return out
+
+
+
+@dataclass
+class _Block:
+    """The rows of one chunk, densified (what the reader's threads hand back).
+
+    ``lines`` are 1-based within the chunk until the reader, which knows where the chunk starts in the
+    file, shifts them.
+    """
+
+    lines: np.ndarray  # int64 [n]
+    label: np.ndarray  # float32 [n]
+    has_qid: np.ndarray  # bool [n]
+    qid: np.ndarray  # int64 [n] (0 where has_qid is False)
+    features: np.ndarray  # float32 [n, w], w = n_features when given, else max_id
+    max_id: int  # the largest feature id of the chunk (0 without entries)
+    n_lines: int  # text lines of the chunk, blank and comment lines included
+
+    @property
+    def n(self) -> int:
+        return int(self.label.shape[0])
+
+
+def _dense(rows: _Rows, n_features: int) -> np.ndarray:
+    """Dense float32 [n, n_features] features of the rows (absent entries 0)."""
+    n = rows.n
+    if n and len(rows.entry_col) == n * n_features and np.array_equal(
+        rows.entry_col.reshape(n, n_features), np.broadcast_to(np.arange(n_features), (n, n_features))
+    ):
+        # every row lists ids 1..F in order (MSLR, LETOR): the values already are the matrix
+        return rows.entry_val.reshape(n, n_features)
+    features = np.zeros((n, n_features), np.float32)
+    features[rows.entry_row, rows.entry_col] = rows.entry_val
+    return features
+
+
+def _parse_block(chunk: bytes, n_features: int | None) -> _Block:
+    """Parse and densify a chunk of whole lines; raises _Found (chunk line) on the first rejected line."""
+    rows = _parse_chunk_fast(chunk, 1, n_features)
+    max_id = rows.max_id
+    features = _dense(rows, n_features if n_features is not None else max_id)
+    return _Block(rows.lines, rows.label, rows.has_qid, rows.qid, features, max_id, rows.n_lines)
