@@ -35,6 +35,7 @@ class _Rows:
     entry_col: np.ndarray  # int32/int64 [nnz] 0-based column (feature id - 1)
     entry_val: np.ndarray  # float32 [nnz]
     n_lines: int = 0  # text lines of the chunk, blank and comment lines included
+    dense: np.ndarray | None = None  # float32 [n, F] instead of the entries when every row lists ids 1..F
 
     @property
     def n(self) -> int:
@@ -42,6 +43,8 @@ class _Rows:
 
     @property
     def max_id(self) -> int:
+        if self.dense is not None:
+            return int(self.dense.shape[1])
         return int(self.entry_col.max()) + 1 if len(self.entry_col) else 0
 
 
@@ -213,7 +216,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
 
     # Arrow's integer cast also reads hex ("0x10" -> 16); no valid field holds an x (ids, qids and
     # numbers are decimal, "qid" has none), so one byte test keeps both paths on the documented grammar.
-    hex_mark = np.flatnonzero((data == _X_LOWER) | (data == _X_UPPER))
+    hex_mark = np.flatnonzero((data == _X_LOWER) | (data == _X_UPPER)) if b"x" in chunk or b"X" in chunk else ()
     if len(hex_mark):
         raise _Found(line_of_word(int(np.searchsorted(word_offsets, hex_mark[0], "right")) - 1))
 
@@ -260,12 +263,6 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     qid_words = label_word[qid_rows] + 1
     has_qid = np.zeros(n_rows, bool)
     has_qid[qid_rows] = True
-    if len(qid_words):
-        value_word = ~is_label
-        value_word[qid_words] = False
-        feat = np.flatnonzero(value_word)
-    else:
-        feat = pair
 
     int_bits = _every_third_bit(3 * n_words, 0)  # the keys of all words...
     _set_bits(int_bits, 3 * label_word, False)  # ...but labels (empty keys)
@@ -278,7 +275,36 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     if too_long.any():
         raise _Found(int(row_line[np.argmax(too_long)]))
 
+    # The common dense layout (every row: label, qid on all rows or none, ids 1..F in order) is a grid of
+    # words: ids and values are strided views of it, and ids 1..F need no further checks.
+    row_words = int(fields[0])
+    skip = 1 + (1 if len(qid_rows) == n_rows else 0)  # words before the first feature
+    width = row_words - skip
+    grid = (len(qid_rows) in (0, n_rows) and width > 0 and (n_features is None or width <= n_features)
+            and bool((fields == row_words).all()))
+    if grid:
+        ids = ints.reshape(n_rows, row_words, 3)[:, skip:, 0]
+        grid = np.array_equal(ids, np.broadcast_to(np.arange(1, width + 1), ids.shape))
+    if grid:
+        numbers = _cast_or_find(_string_array(cut, text, _number_bits(n_words, qid_words)), pa.float64(),
+                                line_of_word).reshape(n_rows, row_words, 3)[:, :, 2]
+        with np.errstate(over="ignore"):  # out-of-range values become inf and are reported just below
+            label = numbers[:, 0].astype(np.float32)
+            values = numbers[:, skip:].astype(np.float32)
+        finite = np.isfinite(label) & np.isfinite(values).all(axis=1)
+        if not finite.all():
+            raise _Found(int(row_line[np.argmin(finite)]))
+        none = np.zeros(0, np.int64)
+        return _Rows(lines=row_line + first_line, label=label, has_qid=has_qid, qid=qid, entry_row=none,
+                     entry_col=none, entry_val=np.zeros(0, np.float32), n_lines=n_lines, dense=values)
+
     # Feature ids: positive integers, in range, no repeats within a row.
+    if len(qid_words):
+        value_word = ~is_label
+        value_word[qid_words] = False
+        feat = np.flatnonzero(value_word)
+    else:
+        feat = pair
     fid = ints[0::3][feat]
     n_entries = fields - 1 - has_qid
     entry_row = np.repeat(np.arange(n_rows, dtype=np.int32 if n_rows < 2**31 else np.int64), n_entries)
@@ -300,9 +326,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
                 raise _Found(int(row_line[r[1:][dup].min()]))
 
     # Numbers (labels and values): float64 as written, then float32, which must stay finite.
-    number_bits = _every_third_bit(3 * n_words, 2)
-    _set_bits(number_bits, 3 * qid_words + 2, False)
-    numbers = _cast_or_find(_string_array(cut, text, number_bits), pa.float64(), line_of_word)
+    numbers = _cast_or_find(_string_array(cut, text, _number_bits(n_words, qid_words)), pa.float64(), line_of_word)
     with np.errstate(over="ignore"):  # out-of-range values become inf and are reported just below
         values32 = numbers[2::3].astype(np.float32)
     values32[qid_words] = 0.0
@@ -319,6 +343,13 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
         entry_val=values32[feat],
         n_lines=n_lines,
     )
+
+
+def _number_bits(n_words: int, qid_words: np.ndarray) -> np.ndarray:
+    """Validity bitmap of the number strings: the value of every word but the qids."""
+    bits = _every_third_bit(3 * n_words, 2)
+    _set_bits(bits, 3 * qid_words + 2, False)
+    return bits
 
 
 def _trim_slowly(buf: np.ndarray, start: np.ndarray, stop: np.ndarray, end: bool) -> np.ndarray:
@@ -360,6 +391,12 @@ class _Block:
 def _dense(rows: _Rows, n_features: int) -> np.ndarray:
     """Dense float32 [n, n_features] features of the rows (absent entries 0)."""
     n = rows.n
+    if rows.dense is not None:
+        if rows.dense.shape[1] == n_features:
+            return rows.dense
+        features = np.zeros((n, n_features), np.float32)
+        features[:, : rows.dense.shape[1]] = rows.dense
+        return features
     if n and len(rows.entry_col) == n * n_features and np.array_equal(
         rows.entry_col.reshape(n, n_features), np.broadcast_to(np.arange(n_features), (n, n_features))
     ):
