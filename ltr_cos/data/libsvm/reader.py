@@ -142,23 +142,28 @@ def _iter_blocks(path: Path, n_features: int | None, chunk_bytes: int, threads: 
         return
     pool = ThreadPoolExecutor(threads, thread_name_prefix="ltr_cos-libsvm")
     pending: deque = deque()
+    chunks = _iter_chunks(path, chunk_bytes)
     try:
-        try:
-            for chunk in _iter_chunks(path, chunk_bytes):
-                pending.append((chunk, pool.submit(_try_parse, chunk, n_features)))
-                if len(pending) > 2 * threads:
-                    chunk, future = pending.popleft()
-                    yield settle(chunk, future.result())
-        except InputError:  # a read error: a bad line before it is reported first
-            while pending:
-                chunk, future = pending.popleft()
-                settle(chunk, future.result())
-            raise
+        while True:
+            try:
+                chunk = next(chunks, None)
+            except InputError:  # a read error: what comes before it (and its errors) goes first
+                while pending:
+                    done, future = pending.popleft()
+                    yield settle(done, future.result())
+                raise
+            if chunk is None:
+                break
+            pending.append((chunk, pool.submit(_try_parse, chunk, n_features)))
+            if len(pending) > 2 * threads:
+                done, future = pending.popleft()
+                yield settle(done, future.result())
         while pending:
-            chunk, future = pending.popleft()
-            yield settle(chunk, future.result())
+            done, future = pending.popleft()
+            yield settle(done, future.result())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        chunks.close()
 
 
 def _iter_resolved(
