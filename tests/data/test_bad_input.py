@@ -173,3 +173,22 @@ def test_bad_gzip(tmp_path):
     path.write_bytes(b"\x1f\x8b" + b"not really gzip")
     with pytest.raises(InputError, match="cannot read"):
         read_libsvm(path)
+
+
+@pytest.mark.parametrize("bad", [
+    "1 qid:3 1:abc 2:0.25", "1 qid:3 1:nan 2:0.25", "1 qid:3 1:1e39 2:0.25", "inf qid:3 1:1 2:0.25",
+    "1 qid:3 01:1 01:0.25", "1 qid:3 1:1 2:", "1 qid:3 1:1 :0.25", "1 qid:3 1:1 1:0.25",
+    "1 qid:3 1::1 2:0.25", "1:1 qid:3 1:1 2:0.25", "1 qid:3.5 1:1 2:0.25", "1 qid:0x3 1:1 2:0.25",
+    "1 qid:99999999999999999999 1:1 2:0.25", "1 qi:3 1:1 2:0.25", "1 1:1 2:0.25 3:1", "1 qid:3 1:1 2:0x1",
+    "1 qid:3 1:1 2:1,5", "1 qid:3 1:1 2:+-1",
+])
+def test_bad_row_among_clean_dense_rows_gets_the_general_paths_message(tmp_path, bad):
+    # well-formed rows in the plainest layout take the quickest path; a bad row among them must get the
+    # same error as when the chunk is parsed the general way (a comment on line 1 forces that way)
+    good = [f"{i % 2} qid:{i // 3 + 1} 1:{i}.5 2:0.25" for i in range(6)]
+    rows = good + [bad] + [f"0 qid:{q} 1:1 2:2" for q in range(4, 8)]
+    plain = _error(tmp_path, "\n".join(rows) + "\n", name="plain.txt", threads=1)
+    rows[0] += " # comment"
+    general = _error(tmp_path, "\n".join(rows) + "\n", name="general.txt", threads=1)
+    assert plain.line == general.line == 7
+    assert str(plain).replace("plain.txt", "general.txt") == str(general)

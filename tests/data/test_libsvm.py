@@ -11,6 +11,7 @@ import pytest
 from sklearn.datasets import load_svmlight_file
 
 from ltr_cos.data.libsvm import iter_libsvm, read_libsvm, read_query_file, scan_libsvm
+from ltr_cos.data.libsvm.fast import _parse_clean_grid
 
 REAL_FILES = [
     "mq2008/S1.txt",
@@ -114,6 +115,25 @@ def test_dense_and_sparse_rows_of_one_file_agree(tmp_path):
     np.testing.assert_array_equal(a.features, b.features)
     np.testing.assert_array_equal(a.features[:, [0, 2]], c.features[:, [0, 2]])
     assert not c.features[:, 1].any() and a.features[:, 1].all()
+
+
+@pytest.mark.parametrize("with_qid", [True, False])
+def test_plain_dense_layout_reads_as_the_general_path_does(tmp_path, with_qid):
+    # the plainest layout (single spaces, no comments, ids 1..F in order) has its own quick path
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(50, 12)).round(4) * 10.0 ** rng.integers(-3, 4, (50, 12))
+    rows = [f"{i % 5}{f' qid:{i // 7 - 3}' if with_qid else ''} " + " ".join(f"{j + 1}:{v:g}" for j, v in enumerate(r))
+            for i, r in enumerate(values)]
+    (tmp_path / "plain.txt").write_text("\n".join(rows) + "\n")
+    text = (tmp_path / "plain.txt").read_bytes()
+    assert _parse_clean_grid(text, np.frombuffer(text, np.uint8), 1, None) is not None  # the quick path is taken
+    rows[0] += " # comment"
+    (tmp_path / "general.txt").write_text("\n".join(rows) + "\n")
+    for kwargs in ({}, {"n_features": 15}):
+        a, b = (read_libsvm(tmp_path / n, threads=1, **kwargs) for n in ("plain.txt", "general.txt"))
+        for field in ("qid", "label", "features", "lines"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        np.testing.assert_array_equal(a.features[:, :12], values.astype(np.float32))
 
 
 TINY = (
