@@ -153,18 +153,19 @@ def _string_offsets(strings: pa.Array) -> np.ndarray:
     return raw[strings.offset : strings.offset + len(strings) + 1]
 
 
-_KEY_TEMPLATES: dict[int, tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]] = {}
+_KEY_TEMPLATES: dict[int, tuple[np.ndarray, list[tuple[int, np.ndarray]]]] = {}
 
 
-def _key_template(width: int) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-    """The text of the keys 1..width: their lengths [width], and per digit place (columns, ASCII digits)."""
+def _key_template(width: int) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
+    """The text of the keys 1..width: their lengths [width], and per digit place d the first key that has
+    that place (keys grow in length, so keys first..width all do) and those keys' ASCII digits there."""
     if width not in _KEY_TEMPLATES:
         keys = [str(j).encode() for j in range(1, width + 1)]
         lengths = np.array([len(k) for k in keys], np.int64)
         places = []
         for d in range(int(lengths.max())):
-            cols = np.flatnonzero(lengths > d)
-            places.append((cols, np.array([keys[j][d] for j in cols], np.uint8)))
+            first = int(np.argmax(lengths > d))
+            places.append((first, np.array([k[d] for k in keys[first:]], np.uint8)))
         _KEY_TEMPLATES[width] = (lengths, places)
     return _KEY_TEMPLATES[width]
 
@@ -200,30 +201,32 @@ def _parse_clean_grid(chunk: bytes, buf: np.ndarray, first_line: int, n_features
         return None
     starts = word_start.reshape(n_rows, row_words)
     ends = sep.reshape(n_rows, row_words)
-    colons = np.flatnonzero(buf == _COLON)
-    if len(colons) != n_rows * (row_words - 1):
-        return None
-    colons = colons.reshape(n_rows, row_words - 1)
-    if not ((colons > starts[:, 1:]).all() and (colons < ends[:, 1:] - 1).all()):
-        return None  # every field but the label holds one colon, inside it
+    if chunk.count(b":") != n_rows * (row_words - 1):
+        return None  # with the checks below: one colon in every field but the label, none elsewhere
     qs = starts[:, 1]
-    is_qid = (colons[:, 0] - qs == 3) & (buf[qs] == ord("q")) & (buf[qs + 1] == ord("i")) & (buf[qs + 2] == ord("d"))
+    last = len(buf) - 1
+    is_qid = ends[:, 1] - qs > 4  # "qid:" and at least one digit
+    for place, char in enumerate(b"qid:"):
+        is_qid &= buf[np.minimum(qs + place, last)] == char
     skip = 2 if is_qid.all() else 1 if not is_qid.any() else 0
     width = row_words - skip
     if skip == 0 or width < 1 or (n_features is not None and width > n_features):
         return None
     lengths, places = _key_template(width)
     key_start = starts[:, skip:]
-    if not (colons[:, skip - 1 :] - key_start == lengths).all():
+    colons = key_start + lengths  # where the colons must be: keys are "1".."F"
+    if not ((colons < ends[:, skip:] - 1).all() and (buf[colons] == _COLON).all()):
         return None
-    for place, (cols, digits) in enumerate(places):
-        if not (buf[key_start[:, cols] + place] == digits).all():
+    for place, (first, digits) in enumerate(places):
+        where = key_start[:, first:] + place if place else key_start
+        if not np.array_equal(buf[where], np.broadcast_to(digits, where.shape)):
             return None
     text = pa.py_buffer(chunk)
     # Two strings per word: the separator, key and colon before the value (null), then the value.
     value_start = np.empty((n_rows, row_words), np.int64)
     value_start[:, 0] = starts[:, 0]
-    value_start[:, 1:] = colons + 1
+    value_start[:, 1] = qs + 4
+    value_start[:, skip:] = colons + 1
     offsets = np.empty(2 * n_words + 1, np.int64)
     offsets[0] = 0
     offsets[1::2] = value_start.ravel()
