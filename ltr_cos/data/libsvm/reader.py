@@ -92,12 +92,12 @@ def _iter_chunks(path: Path, chunk_bytes: int) -> Iterator[bytes]:
                 raise InputError(f"cannot read ({exc})", str(path)) from None
             if not block:
                 break
-            block = rest + block
             cut = block.rfind(b"\n")
             if cut < 0:
-                rest = block
+                rest += block
                 continue
-            chunk, rest = block[: cut + 1], block[cut + 1 :]
+            # one copy: the start of a line left from the last block, then this block up to its last line end
+            chunk, rest = b"".join((rest, memoryview(block)[: cut + 1])), block[cut + 1 :]
             yield chunk
     if rest:
         yield rest + b"\n"
@@ -277,19 +277,20 @@ def iter_libsvm(
                            np.concatenate(lines))
 
     for block, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes, threads):
-        goes_on = bool(carry) and int(qid[0]) == int(carry[-1][0][-1])
-        change = np.flatnonzero(qid[1:] != qid[:-1])
-        last_start = int(change[-1]) + 1 if len(change) else 0
         whole = (qid, block.label, block.lines, block.features)
-        if last_start == 0:
-            if carry and not goes_on:
-                yield table(carry)
-                carry = []
-            carry.append(whole)
-            continue
-        head = tuple(a[:last_start] for a in whole)
-        yield table([*carry, head])
-        carry = [tuple(a[last_start:] for a in whole)]
+        starts = np.flatnonzero(qid[1:] != qid[:-1]) + 1  # where the block's later queries start
+        start = 0
+        if carry and int(qid[0]) == int(carry[-1][0][-1]):  # the carried query goes on
+            start = int(starts[0]) if len(starts) else block.n
+            carry.append(tuple(a[:start] for a in whole))
+            if start == block.n:
+                continue
+        if carry:
+            yield table(carry)
+        last = int(starts[-1]) if len(starts) else 0
+        if last > start:  # whole queries in the middle: views of the block, not copies
+            yield table([tuple(a[start:last] for a in whole)])
+        carry = [tuple(a[max(start, last):] for a in whole)]
     if carry:
         yield table(carry)
 
