@@ -201,8 +201,8 @@ def _parse_clean_grid(chunk: bytes, buf: np.ndarray, first_line: int, n_features
         return None
     starts = word_start.reshape(n_rows, row_words)
     ends = sep.reshape(n_rows, row_words)
-    if chunk.count(b":") != n_rows * (row_words - 1):
-        return None  # with the checks below: one colon in every field but the label, none elsewhere
+    # Every byte of every word is either checked here (keys and their colons) or given to a cast (labels,
+    # qids, values), which rejects any stray colon or other character.
     qs = starts[:, 1]
     last = len(buf) - 1
     is_qid = ends[:, 1] - qs > 4  # "qid:" and at least one digit
