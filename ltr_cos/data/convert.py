@@ -19,6 +19,7 @@ a few row groups.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -70,10 +71,18 @@ def resolve_objectives(objectives: str | Sequence[ObjectiveSpec | dict]) -> tupl
 
 
 def _progress(total: int, enabled: bool, desc: str):
+    if not enabled or not sys.stderr.isatty():
+        return contextlib.nullcontext(_NoBar())
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="B", unit_scale=True, desc=desc,
-                disable=not enabled or not sys.stderr.isatty(), leave=False)
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, leave=False)
+
+
+class _NoBar:
+    """A progress bar that shows nothing (no tqdm import when there is nothing to show)."""
+
+    def update(self, n: int) -> None:
+        """Ignore progress."""
 
 
 def _normalise_splits(splits: Mapping[str, Sequence[str | os.PathLike]]) -> dict[str, list[Path]]:

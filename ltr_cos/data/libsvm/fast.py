@@ -12,7 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
+
+try:  # the compute kernels alone: importing pyarrow.compute also builds its Python wrappers (tens of ms)
+    from pyarrow._compute import CastOptions, call_function
+except ImportError:  # pragma: no cover (a pyarrow that moved them)
+    from pyarrow.compute import CastOptions, call_function
 
 _MAX_ID_DIGITS = 9  # feature ids up to 999,999,999 keep int64 arithmetic exact and cheap
 _MAX_QID_DIGITS = 18
@@ -58,6 +62,11 @@ def _empty_rows(n_lines: int = 0) -> _Rows:
 # ----------------------------------------------------------------------------------------------------
 
 
+def _cast_kernel(strings: pa.Array, to: pa.DataType) -> pa.Array:
+    """``pyarrow.compute.cast(strings, to)`` (a safe cast), without importing pyarrow.compute."""
+    return call_function("cast", [strings], CastOptions.safe(to))
+
+
 class _Found(Exception):
     """A vectorised check failed at chunk line ``line`` (0-based); the precise message comes later."""
 
@@ -76,7 +85,7 @@ def _cast_or_find(strings: pa.Array, to: pa.DataType, line_of_word) -> np.ndarra
     of a Python loop); its chunk line is ``line_of_word(index // 3)``.
     """
     try:
-        result = pc.cast(strings, to)
+        result = _cast_kernel(strings, to)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     else:
@@ -86,7 +95,7 @@ def _cast_or_find(strings: pa.Array, to: pa.DataType, line_of_word) -> np.ndarra
     while hi - lo > 1:
         mid = (lo + hi) // 2
         try:
-            pc.cast(strings.slice(lo, mid - lo), to)
+            _cast_kernel(strings.slice(lo, mid - lo), to)
             lo = mid
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             hi = mid
@@ -264,7 +273,7 @@ def _parse_clean_grid(chunk: bytes, buf: np.ndarray, first_line: int, n_features
 
 def _cast(strings: pa.Array, to: pa.DataType) -> np.ndarray:
     """Cast the valid strings to ``to``; a NumPy view of the result (entries at nulls are meaningless)."""
-    result = pc.cast(strings, to)
+    result = _cast_kernel(strings, to)
     width = np.dtype(to.to_pandas_dtype())
     return np.frombuffer(result.buffers()[1], width)[result.offset : result.offset + len(result)]
 
@@ -320,7 +329,7 @@ def _parse_chunk_fast(chunk: bytes, first_line: int, n_features: int | None) -> 
     offsets[-1] = len(chunk)  # the first string starts at the first line's content: no leading blanks
     valid = np.zeros(2 * n_lines, bool)
     valid[0::2] = has_content
-    words = pc.ascii_split_whitespace(_string_array(offsets, pa.py_buffer(chunk), valid))
+    words = call_function("ascii_split_whitespace", [_string_array(offsets, pa.py_buffer(chunk), valid)])
     list_offsets = np.frombuffer(words.buffers()[1], np.int32)[: len(words) + 1]
     flat = words.values
     text = flat.buffers()[2]
