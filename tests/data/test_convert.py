@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,14 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path):
     (stale / "train.parquet").write_bytes(b"partial")
     convert_dataset({"train": [train]}, tmp_path / "ds", progress=False)
     assert not stale.exists() and is_complete(tmp_path / "ds")
+
+
+def test_temporaries_of_a_running_conversion_are_kept(tmp_path):
+    train, *_ = _dataset(tmp_path, "train.txt", 3, 0.0, 8)
+    live = tmp_path / f".ds.tmp-{os.getpid()}-cafecafe"  # this process is alive
+    live.mkdir()
+    convert_dataset({"train": [train]}, tmp_path / "ds", progress=False)
+    assert live.is_dir() and is_complete(tmp_path / "ds")
 
 
 def test_existing_output_needs_overwrite(tmp_path):
