@@ -17,6 +17,7 @@ Usage (full size takes about 15 minutes on 2 CPU cores and 5 GB of disk in the w
     .venv/bin/python -m benchmarks.bench_scale --queries 2000        # a quick run
     .venv/bin/python -m benchmarks.bench_scale --workdir /tmp/scale --keep --json scale.json
     .venv/bin/python -m benchmarks.bench_scale --stages synth,convert  # no training epoch
+    .venv/bin/python -m benchmarks.bench_scale --stages convert --workdir /tmp/scale --keep  # reuse the text
 
 The work folder (default: a new folder under the temp dir) is deleted at the end unless ``--keep``.
 """
@@ -254,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     stages = [x for x in args.stages.split(",") if x]
-    if not stages or any(x not in STAGES for x in stages) or stages != [x for x in STAGES if x in stages] \
-            or stages[0] != "synth":
-        parser.error(f"--stages: start with synth and keep the order {','.join(STAGES)}")
+    if not stages or any(x not in STAGES for x in stages) or stages != [x for x in STAGES if x in stages]:
+        parser.error(f"--stages: a subset of {','.join(STAGES)}, in that order")
+    if stages[0] != "synth" and (args.workdir is None or not args.keep):
+        parser.error("--stages without synth reuses the text of an earlier run: give its --workdir and --keep")
     created = args.workdir is None
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ltr_cos-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -266,9 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"queries": args.queries, "batch_size": args.batch_size,
                      "max_list_length": args.max_list_length, "num_workers": args.num_workers}
     try:
+        if "synth" not in stages:  # the text (and its figures) of an earlier --keep run
+            results["synth"] = json.loads((workdir / "synth.json").read_text())
         for stage in stages:
             print(f"[bench_scale] {stage} ...", flush=True)
             results[stage] = _run_stage(["--stage", stage, *common])
+            if stage == "synth":
+                (workdir / "synth.json").write_text(json.dumps(results["synth"]))
             if stage == "convert" and not args.keep:  # the text is no longer needed: free the disk before training
                 for name in ("train.txt", "vali.txt"):
                     (workdir / name).unlink(missing_ok=True)
