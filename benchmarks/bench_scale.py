@@ -194,6 +194,8 @@ def _run_stage(args: list[str]) -> dict:
         result = json.loads(Path(out.name).read_text())
     result["process_seconds"] = time.perf_counter() - start
     result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # all its threads
+    result["load_average"] = os.getloadavg()[0]  # other work on the machine slows the stage down
     return result
 
 
@@ -208,7 +210,8 @@ def _report(results: dict) -> str:
         lines.append(
             f"conversion: {c['mb_per_s']:.1f} MB/s ({c['text_mb']:,.0f} MB text in {c['seconds']:.1f} s -> "
             f"{c['parquet_mb']:,.0f} MB Parquet); peak RSS {c['peak_rss_mb']:,.0f} MB "
-            f"(anonymous {c['peak_anon_mb']:,.0f} MB); {os.cpu_count()} CPUs")
+            f"(anonymous {c['peak_anon_mb']:,.0f} MB); {os.cpu_count()} CPUs, CPU time "
+            f"{c['cpu_seconds']:.1f} s (user + sys), load average {c['load_average']:.1f} at its end")
         speed = c["mb_per_s"] / CONVERT_GOAL_MB_S
         rss = c["peak_rss_mb"] / CONVERT_GOAL_RSS_MB
         lines.append(f"conversion goal >= {CONVERT_GOAL_MB_S:g} MB/s: {speed:.2f}x the goal, "
