@@ -232,14 +232,13 @@ def _parse_clean_grid(chunk: bytes, buf: np.ndarray, first_line: int, n_features
             return None
     text = pa.py_buffer(chunk)
     # Two strings per word: the separator, key and colon before the value (null), then the value.
-    value_start = np.empty((n_rows, row_words), np.int64)
-    value_start[:, 0] = starts[:, 0]
-    value_start[:, 1] = qs + 4
-    value_start[:, skip:] = colons + 1
     offsets = np.empty(2 * n_words + 1, np.int64)
     offsets[0] = 0
-    offsets[1::2] = value_start.ravel()
     offsets[2::2] = sep
+    value_start = offsets[1::2].reshape(n_rows, row_words)  # a view: filled in place
+    value_start[:, 0] = starts[:, 0]
+    value_start[:, 1] = qs + 4
+    np.add(colons, 1, out=value_start[:, skip:])
     bits = np.full((2 * n_words + 7) // 8, 0xAA, np.uint8)  # the odd strings: the values
     qid = np.zeros(n_rows, np.int64)
     if skip == 2:
