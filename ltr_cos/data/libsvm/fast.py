@@ -1,9 +1,12 @@
 """The fast LibSVM chunk parser: whole buffers, vectorised checks, no per-line Python.
 
-Newline and comment positions are found with NumPy, the words are split by one Arrow kernel, numbers
-are parsed by one Arrow cast, and every check is a vectorised test. A failed check raises ``_Found``
-with the chunk line it rejected; ``diagnose.py`` then finds the precise message. Everything here releases
-the GIL for the heavy work, so chunks parse in parallel on threads.
+Two paths. Plain dense text (``label [qid:Q] 1:v ... F:v``, single spaces, no comments) takes the quick
+one, ``_parse_clean_grid``: words found by one byte test, ids checked as text, one Arrow cast for every
+number. Everything else, and any chunk the quick path does not accept whole, takes the general one:
+newline and comment positions are found with NumPy, the words are split by one Arrow kernel, numbers are
+parsed by one Arrow cast, and every check is a vectorised test. A failed check raises ``_Found`` with the
+chunk line it rejected; ``diagnose.py`` then finds the precise message. The heavy work is NumPy and Arrow
+kernels that release the GIL, so chunks parse in parallel on threads.
 """
 
 from __future__ import annotations
