@@ -196,13 +196,30 @@ def _publish(tmp: Path, out_dir: Path) -> None:
     _fsync_dir(out_dir.parent)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, name: str) -> None:
-    """Remove hidden temporaries of ``name`` left in ``folder`` by a killed run (``.NAME.tmp-*``/``.old-*``)."""
+    """Remove hidden temporaries of ``name`` left in ``folder`` by a killed run (``.NAME.tmp-PID-*``/``.old-*``).
+
+    A temporary whose process is still running belongs to a run in progress and is kept.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return
     for tag in ("tmp", "old"):
-        for stale in folder.glob(f".{name}.{tag}-*"):
+        prefix = f".{name}.{tag}-"
+        for stale in folder.glob(f"{prefix}*"):
+            pid = stale.name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and _pid_alive(int(pid)):
+                continue
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
             else:

@@ -9,7 +9,9 @@ from pathlib import Path
 from ltr_cos.errors import InputError
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(dataset_names: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; ``dataset_names`` (for ``fetch -h``) are listed only when given, since the
+    fetch module's network imports would slow every other subcommand's start-up."""
     parser = argparse.ArgumentParser(prog="ltr-cos data", description="Convert, synthesise, fetch and inspect "
                                      "learning-to-rank datasets.")
     sub = parser.add_subparsers(dest="command", metavar="{convert,synth,fetch,info}")
@@ -41,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="fixed list length N, or MIN MAX (default: the preset's distribution)")
 
     fet = sub.add_parser("fetch", help="download, verify, unpack and convert a public dataset")
-    fet.add_argument("name", help="dataset: " + ", ".join(_registry_names()))
+    fet.add_argument("name", help="dataset: " + ", ".join(dataset_names) if dataset_names else "dataset name")
     fet.add_argument("--out", required=True, help="dataset folder to create")
     fet.add_argument("--url", default=None, help="another address (mirror) of the same archive")
     fet.add_argument("--sha256", default=None, help="expected sha256 of the archive")
@@ -168,7 +170,8 @@ def _info(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run ``ltr-cos data``; returns the exit status (2 for bad input, with a one-line message)."""
     try:
-        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = _parser(_registry_names() if argv[:1] == ["fetch"] else None).parse_args(argv)
     except SystemExit as exc:  # -h (0) or a usage error (2, message already printed by argparse)
         return int(exc.code or 0)
     handler = {"convert": _convert, "synth": _synth, "fetch": _fetch, "info": _info}[args.command]
