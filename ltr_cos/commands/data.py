@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ltr_cos.data.limits import MAX_FEATURE_ID
 from ltr_cos.errors import InputError
 
 
@@ -32,6 +33,10 @@ def _parser(dataset_names: list[str] | None = None) -> argparse.ArgumentParser:
                       help="LightGBM .query file for a data file without qid (repeat in the order of the "
                       "data files; <file>.query is found automatically)")
     conv.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    conv.add_argument("--max-feature-id", type=int, default=MAX_FEATURE_ID, metavar="N",
+                      help=f"refuse feature ids above N, naming file and line (default {MAX_FEATURE_ID:,})")
+    conv.add_argument("--allow-negative-labels", action="store_true",
+                      help="accept negative row labels (refused by default: relevance grades are >= 0)")
     conv.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     syn = sub.add_parser("synth", help="write a synthetic LibSVM dataset")
@@ -112,7 +117,8 @@ def _convert(args) -> int:
                              "per data file, in order (or name them <file>.query)")
         query_files = dict(zip(data_files, args.query_file))
     meta = convert_dataset(splits, args.out, objectives=args.objectives, query_files=query_files,
-                           overwrite=args.overwrite, progress=not args.no_progress)
+                           overwrite=args.overwrite, progress=not args.no_progress,
+                           max_feature_id=args.max_feature_id, allow_negative_labels=args.allow_negative_labels)
     _print_summary(meta, args.out)
     return 0
 
