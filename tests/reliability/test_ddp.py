@@ -42,7 +42,7 @@ def _validate(data: Path, ckpt: Path, cwd: Path, version: str, *extra: str) -> d
         "--data.eval_batch_size", "4", "--trainer.enable_progress_bar", "false", "--ckpt_path", str(ckpt),
         *extra, cwd=cwd, version=version)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
-    rows = read_metrics(cwd / "runs" / "ltr_cos" / version / "metrics.csv")
+    rows = read_metrics(cwd / "runs" / "ltr_cos" / f"{version}-validate" / "metrics.csv")  # its own folder
     return {k: v for row in rows for k, v in row.items() if k.startswith("val/")}
 
 
