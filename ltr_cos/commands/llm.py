@@ -86,7 +86,8 @@ def _gen_kwargs(args, template: str) -> dict:
 def _generate(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ltr-cos llm generate", description="generate at chosen weights")
     _add_generation_args(p)
-    p.add_argument("--weights", help="comma-separated weights on the simplex, in the objectives' order")
+    p.add_argument("--weights", help="comma-separated weights on the simplex, in the order of the checkpoint's "
+                        "weighted objectives")
     p.add_argument("--beta", type=float, default=None, help="beta, for policies conditioned on beta")
     p.add_argument("--reference", action="store_true", help="generate from the reference (adapters off)")
     p.add_argument("--out", help="write JSONL rows {prompt, response, weights} here")
@@ -102,6 +103,10 @@ def _generate(argv: list[str]) -> int:
         if not args.weights:
             raise InputError(f"--weights is required: {module.m} numbers for {module.weighted_objectives}")
         weights = parse_weights(args.weights, module.m, module.weighted_objectives, "--weights")
+        if module.hparams.temperature_conditioning and (args.beta is None or not args.beta > 0):
+            hp = module.hparams
+            raise InputError(f"--beta (> 0) is required: the policy is conditioned on beta, trained in "
+                             f"[{hp.beta_min:g}, {hp.beta_max:g}]")
     responses = generate_responses(module.policy, module.tokenizer, prompts, weights, beta=args.beta,
                                    reference=args.reference, **_gen_kwargs(args, module.hparams.prompt_template))
     rows = [{"prompt": q, "response": r, "weights": dict(zip(module.weighted_objectives, weights or []))}

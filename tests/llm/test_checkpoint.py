@@ -68,3 +68,13 @@ def test_bad_checkpoint_files_are_input_errors(tmp_path, capsys):
     assert main(["generate", "--checkpoint", str(tmp_path / "missing.ckpt"), "--weights", "1", "--prompt", "x"]) == 2
     err = capsys.readouterr().err
     assert "ltr-cos: error: " in err and "missing.ckpt: no such checkpoint file" in err and "Traceback" not in err
+
+
+def test_generate_asks_a_beta_conditioned_policy_for_beta(trained, tmp_path, capsys):
+    _save(trained, dict(trained.hparams), tmp_path / "beta.ckpt")
+    args = ["generate", "--checkpoint", str(tmp_path / "beta.ckpt"), "--weights", "0.5,0.5", "--prompt", "Hi",
+            "--max-new-tokens", "2"]
+    assert main(args) == 2
+    assert "--beta (> 0) is required: the policy is conditioned on beta, trained in [0.2, 5]" in capsys.readouterr().err
+    assert main([*args, "--beta", "1.0"]) == 0
+    assert '"weights": {"courtesy": 0.5, "brevity": 0.5}' in capsys.readouterr().out
