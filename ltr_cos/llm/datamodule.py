@@ -26,6 +26,7 @@ class LlmPreferenceDataModule(pl.LightningDataModule):
         batch_size: prompts per batch (each with all its responses).
         limit: read at most this many rows per split.
         num_workers: data loader workers.
+        seed: seeds the shuffling of the training prompts.
     """
 
     def __init__(self, train: str, val: str | None = None, format: Literal["auto", "pku", "listwise"] = "auto",

@@ -188,7 +188,8 @@ class LlmCosDpoModule(pl.LightningModule):
         """Training draws of this step and process: weights float32 [B, m] and log_beta float32 [B].
 
         The draws are seeded by (global seed, ``global_step``, ``global_rank``), so a run resumed from a
-        checkpoint draws what an uninterrupted one would have.
+        checkpoint draws what an uninterrupted one would have. With gradient accumulation the micro-batches
+        of one optimiser step share the draw.
         """
         weights, _, log_beta = self.sampler.sample(batch_size, self.m, self.hparams.beta, self.global_step,
                                                    self.global_rank, device=self.device)
