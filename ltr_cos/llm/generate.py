@@ -65,7 +65,7 @@ def generate_responses(
                 if weights is None:
                     raise ValueError("a conditioned policy needs weights")
                 w = torch.tensor([list(weights)] * len(chunk), dtype=torch.float32, device=device)
-                if policy.condition_on_beta:
+                if policy.temperature_conditioning:
                     if beta is None:
                         raise ValueError("this policy is conditioned on beta: pass beta")
                     log_beta = torch.full((len(chunk),), math.log(beta), dtype=torch.float32, device=device)

@@ -110,6 +110,7 @@ class LlmCosDpoModule(pl.LightningModule):
                                                                        else (None, None)))
         except ValueError as e:
             raise InputError(str(e)) from None
+        self.sampler.check(len(weighted_objectives), weighted_objectives)
         self.tokenizer = tokenizer if tokenizer is not None and not isinstance(tokenizer, str) else \
             load_tokenizer(resolve_tokenizer(base, tokenizer))
         model = load_base_model(base, self.tokenizer, base_config, dtype, seed)
