@@ -105,9 +105,9 @@ class LlmCosDpoModule(pl.LightningModule):
             raise InputError(f"sft_weight must be >= 0, got {sft_weight}")
         if not beta > 0:
             raise InputError(f"beta must be > 0, got {beta}")
+        beta_range = (beta_min, beta_max) if temperature_conditioning else (None, None)
         try:
-            self.sampler = DirichletSampler(alpha, per_query_weights, *((beta_min, beta_max) if temperature_conditioning
-                                                                       else (None, None)))
+            self.sampler = DirichletSampler(alpha, per_query_weights, *beta_range)
         except ValueError as e:
             raise InputError(str(e)) from None
         self.sampler.check(len(weighted_objectives), weighted_objectives)

@@ -8,6 +8,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from ltr_cos.errors import InputError
 from ltr_cos.llm.data import collate_encoded, encode_example
 from ltr_cos.llm.module import LlmCosDpoModule
 
@@ -57,6 +58,17 @@ def test_fixed_beta_and_one_weight_per_batch(tok, stepped):
     # the Dirichlet concentration reaches the sampler: alpha = 100 keeps weights near the centre
     central, _ = _at_step(make_module(tok, alpha=100.0), 0, 50)
     assert (central - 0.5).abs().max() < 0.2
+
+
+def test_bad_sampler_settings_are_input_errors(tok):
+    with pytest.raises(InputError, match="beta_min <= beta_max"):
+        make_module(tok, temperature_conditioning=True, beta_min=2.0, beta_max=1.0)
+    with pytest.raises(InputError, match="alpha must be > 0"):
+        make_module(tok, alpha=0.0)
+    with pytest.raises(InputError, match="beta must be > 0"):
+        make_module(tok, beta=0.0)
+    with pytest.raises(InputError, match=r"weighted_objectives \['safe'\] are not among"):
+        make_module(tok, weighted_objectives=["safe"])
 
 
 class _Recording(LlmCosDpoModule):
