@@ -25,8 +25,9 @@ import time
 import pytorch_lightning as pl
 import torch
 
+from ltr_cos.llm.accuracy import one_hot_pair_accuracy
 from ltr_cos.llm.data import PreferenceDataset, collate_encoded, load_preferences
-from ltr_cos.llm.module import LlmCosDpoModule, one_hot_pair_accuracy
+from ltr_cos.llm.module import LlmCosDpoModule
 
 
 class ThroughputCallback(pl.Callback):
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     n_rows = max(64, args.steps * args.batch_size)  # one epoch: no loader restarts inside the timing
     data = load_preferences(f"synthetic:pku:{n_rows}:0")
     module = LlmCosDpoModule(
-        base="random:gpt2" if args.tiny else "random:gpt2-124m", objectives=data.objective_names,
+        base="random:gpt2" if args.tiny else "random:gpt2-124m", objective_names=data.objective_names,
         n_prompts=args.n_prompts, lora_r=args.lora_r, lora_alpha=2 * args.lora_r, lr=args.lr, warmup_steps=10,
         beta=0.1, form="pl", gradient_checkpointing=args.gradient_checkpointing,
         lora_target_modules=["c_attn", "c_proj", "c_fc"],
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         module.to(device)
         parts = [one_hot_pair_accuracy(module, collate_encoded(heldout.items[i:i + 8], module.tokenizer.pad_token_id))
                  for i in range(0, len(heldout), 8)]
-        return {kind: {name: sum(p[j][name] for p in parts) / len(parts) for name in module.weighted_names}
+        return {kind: {name: sum(p[j][name] for p in parts) / len(parts) for name in module.weighted_objectives}
                 for j, kind in enumerate(("implicit_reward", "weight_shift"))}
 
     before = heldout_accuracy()
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wall time of fit: {wall:.1f} s; loss (window means) {curve[0][1]:.4f} -> {curve[-1][1]:.4f}")
     print("held-out pair accuracy at one-hot weights (0.5 = chance), before -> after training:")
     for kind in ("implicit_reward", "weight_shift"):
-        row = ", ".join(f"{name} {before[kind][name]:.2f} -> {after[kind][name]:.2f}" for name in module.weighted_names)
+        row = ", ".join(f"{name} {before[kind][name]:.2f} -> {after[kind][name]:.2f}" for name in module.weighted_objectives)
         print(f"  {kind}: {row}")
     if args.json:
         with open(args.json + ".tmp", "w") as f:

@@ -32,14 +32,15 @@ USAGE = """usage: ltr-cos llm {fit,generate,pareto,demo} ...
 def _fit(argv: list[str]) -> int:
     from pytorch_lightning.cli import LightningCLI
 
+    from ltr_cos.llm.datamodule import LlmPreferenceDataModule
     from ltr_cos.llm.loading import resolve_tokenizer
-    from ltr_cos.llm.module import LlmCosDpoModule, LlmPreferenceDataModule
+    from ltr_cos.llm.module import LlmCosDpoModule
 
     class LlmCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments(("model.base", "model.tokenizer"), "data.tokenizer", compute_fn=resolve_tokenizer)
             parser.link_arguments("data.prompt_template", "model.prompt_template")
-            parser.link_arguments("data.objective_names", "model.objectives", apply_on="instantiate")
+            parser.link_arguments("data.objective_names", "model.objective_names", apply_on="instantiate")
 
     LlmCLI(LlmCosDpoModule, LlmPreferenceDataModule, args=["fit", *argv], auto_configure_optimizers=False,
            save_config_kwargs={"overwrite": True}, trainer_defaults={"enable_model_summary": False})
@@ -85,27 +86,30 @@ def _gen_kwargs(args, template: str) -> dict:
 def _generate(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="ltr-cos llm generate", description="generate at chosen weights")
     _add_generation_args(p)
-    p.add_argument("--weights", help="comma-separated weights on the simplex, in the objectives' order")
+    p.add_argument("--weights", help="comma-separated weights on the simplex, in the order of the checkpoint's "
+                        "weighted objectives")
     p.add_argument("--beta", type=float, default=None, help="beta, for policies conditioned on beta")
     p.add_argument("--reference", action="store_true", help="generate from the reference (adapters off)")
     p.add_argument("--out", help="write JSONL rows {prompt, response, weights} here")
     args = p.parse_args(argv)
-    from ltr_cos.llm.generate import generate_responses, parse_weights
-    from ltr_cos.llm.module import load_llm_checkpoint
+    from ltr_cos.llm.checkpoint import load_llm_checkpoint
+    from ltr_cos.llm.generate import generate_responses
+    from ltr_cos.objectives import parse_weights
 
     module = load_llm_checkpoint(args.checkpoint, map_location=args.device)
     prompts = _read_prompts(args)
     weights = None
     if not args.reference and module.policy.hyper_prompt is not None:
         if not args.weights:
-            raise InputError(f"--weights is required: {module.m} numbers for {module.weighted_names}")
-        try:
-            weights = parse_weights(args.weights, module.m)
-        except ValueError as e:
-            raise InputError(str(e)) from None
+            raise InputError(f"--weights is required: {module.m} numbers for {module.weighted_objectives}")
+        weights = parse_weights(args.weights, module.m, module.weighted_objectives, "--weights")
+        if module.hparams.temperature_conditioning and (args.beta is None or not args.beta > 0):
+            hp = module.hparams
+            raise InputError(f"--beta (> 0) is required: the policy is conditioned on beta, trained in "
+                             f"[{hp.beta_min:g}, {hp.beta_max:g}]")
     responses = generate_responses(module.policy, module.tokenizer, prompts, weights, beta=args.beta,
                                    reference=args.reference, **_gen_kwargs(args, module.hparams.prompt_template))
-    rows = [{"prompt": q, "response": r, "weights": dict(zip(module.weighted_names, weights or []))}
+    rows = [{"prompt": q, "response": r, "weights": dict(zip(module.weighted_objectives, weights or []))}
             for q, r in zip(prompts, responses)]
     if args.out:
         from ltr_cos.llm.data import write_jsonl
@@ -127,7 +131,7 @@ def _pareto(argv: list[str]) -> int:
     p.add_argument("--out", required=True, help="output folder (pareto.csv, summary.json, generations.jsonl)")
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
-    from ltr_cos.llm.module import load_llm_checkpoint
+    from ltr_cos.llm.checkpoint import load_llm_checkpoint
     from ltr_cos.llm.pareto import evaluate_grid, parse_reward, summarize_rewards, write_csv
     from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
 
@@ -140,13 +144,13 @@ def _pareto(argv: list[str]) -> int:
         name, sep, spec = item.partition("=")
         if not sep or not spec:
             raise InputError(f"--reward expects OBJECTIVE=SPEC, got {item!r}")
-        if name not in module.weighted_names:
-            raise InputError(f"--reward {name!r}: the checkpoint's objectives are {module.weighted_names}")
+        if name not in module.weighted_objectives:
+            raise InputError(f"--reward {name!r}: the checkpoint's objectives are {module.weighted_objectives}")
         try:
             rewards[name] = parse_reward(spec, name, args.device)
         except (ValueError, FileNotFoundError) as e:
             raise InputError(str(e)) from None
-    missing = [o for o in module.weighted_names if o not in rewards]
+    missing = [o for o in module.weighted_objectives if o not in rewards]
     if missing:
         raise InputError(f"no --reward for objectives {missing}")
     try:
@@ -154,11 +158,11 @@ def _pareto(argv: list[str]) -> int:
     except ValueError as e:
         raise InputError(str(e)) from None
     grid = simplex_lattice(module.m, steps)
-    betas = args.beta or ([None] if not module.hparams.condition_on_beta else [module.default_log_beta(1).exp().item()])
+    betas = args.beta or ([None] if not module.hparams.temperature_conditioning else [module.default_log_beta(1).exp().item()])
     prompts = _read_prompts(args)
-    rows, reference = evaluate_grid(module.policy, module.tokenizer, prompts, rewards, module.weighted_names, grid,
+    rows, reference = evaluate_grid(module.policy, module.tokenizer, prompts, rewards, module.weighted_objectives, grid,
                                     betas, **_gen_kwargs(args, module.hparams.prompt_template))
-    summary = summarize_rewards(rows, module.weighted_names, reference)
+    summary = summarize_rewards(rows, module.weighted_objectives, reference)
     summary.update(checkpoint=args.checkpoint, n_prompts=len(prompts), rewards=dict(r.partition("=")[::2] for r in args.reward))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "pareto.csv", rows)

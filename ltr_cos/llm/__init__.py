@@ -3,4 +3,5 @@
 Heavy imports (transformers, peft, Lightning) happen when a submodule is imported, not here.
 """
 
-__all__ = ["data", "generate", "loading", "model", "module", "pareto", "rules", "smollm2", "tiny"]
+__all__ = ["accuracy", "checkpoint", "data", "datamodule", "generate", "loading", "model", "module", "pareto",
+           "rules", "smollm2", "tiny"]

@@ -17,9 +17,10 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from .accuracy import one_hot_pair_accuracy
 from .data import PreferenceDataset, collate_encoded, load_preferences, write_jsonl
 from .generate import generate_responses
-from .module import LlmCosDpoModule, one_hot_pair_accuracy
+from .module import LlmCosDpoModule
 from .rules import brevity, courtesy
 from .synthetic import HELDOUT_QUESTIONS, TRAIN_QUESTIONS, style_records
 
@@ -56,7 +57,7 @@ def run_demo(out: str | Path, steps: int = 150, lr: float = 5e-4, base: str = "s
     template = "chat" if base == "smollm2" else "Question: {prompt}\nAnswer: "
     t0 = time.perf_counter()
     settings = dict(n_prompts=4, lora_r=8, lora_alpha=16, form="pl", sft_weight=2.0, prompt_lr=3e-3) | module_kwargs
-    module = LlmCosDpoModule(base=base, objectives=data.objective_names, beta=beta, lr=lr, prompt_template=template,
+    module = LlmCosDpoModule(base=base, objective_names=data.objective_names, beta=beta, lr=lr, prompt_template=template,
                              seed=seed, **settings)
     load_s = time.perf_counter() - t0
     dataset = PreferenceDataset(data, module.tokenizer, template, 128, 48)

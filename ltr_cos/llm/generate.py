@@ -31,19 +31,6 @@ def encode_prompts(tokenizer: Any, prompts: Sequence[str], prompt_template: str 
     return input_ids, attention
 
 
-def parse_weights(text: str, m: int) -> list[float]:
-    """Parse ``"0.3,0.7"`` into m weights on the simplex (rejects negatives and sums far from 1)."""
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ValueError(f"weights must be comma-separated numbers, got {text!r}") from None
-    if len(values) != m:
-        raise ValueError(f"expected {m} weights, got {len(values)} in {text!r}")
-    if any(v < 0 or not math.isfinite(v) for v in values) or abs(sum(values) - 1.0) > 1e-3:
-        raise ValueError(f"weights must be >= 0 and sum to 1, got {text!r}")
-    return values
-
-
 @torch.no_grad()
 def generate_responses(
     policy: ConditionedPolicy, tokenizer: Any, prompts: Sequence[str], weights: Sequence[float] | None,
@@ -78,7 +65,7 @@ def generate_responses(
                 if weights is None:
                     raise ValueError("a conditioned policy needs weights")
                 w = torch.tensor([list(weights)] * len(chunk), dtype=torch.float32, device=device)
-                if policy.condition_on_beta:
+                if policy.temperature_conditioning:
                     if beta is None:
                         raise ValueError("this policy is conditioned on beta: pass beta")
                     log_beta = torch.full((len(chunk),), math.log(beta), dtype=torch.float32, device=device)

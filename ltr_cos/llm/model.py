@@ -46,19 +46,19 @@ class HyperPrompt(nn.Module):
         n_weights: m, the size of the weight vector.
         hidden_size: model width H.
         n_prompts: P.
-        condition_on_beta: also feed log(beta) (Temperature-COS-DPO).
+        temperature_conditioning: also feed log(beta) (Temperature-COS-DPO).
         mlp_hidden: width of the MLP's hidden layer.
         init_embeddings: [P, H] vectors the prompts start from (e.g. embeddings of random tokens), so they
             start on the scale of real token embeddings; zeros when omitted.
     """
 
-    def __init__(self, n_weights: int, hidden_size: int, n_prompts: int = 4, condition_on_beta: bool = False,
+    def __init__(self, n_weights: int, hidden_size: int, n_prompts: int = 4, temperature_conditioning: bool = False,
                  mlp_hidden: int = 128, init_embeddings: Tensor | None = None) -> None:
         super().__init__()
         self.n_weights, self.n_prompts, self.hidden_size = n_weights, n_prompts, hidden_size
-        self.condition_on_beta = condition_on_beta
+        self.temperature_conditioning = temperature_conditioning
         self.net = nn.Sequential(
-            nn.Linear(n_weights + int(condition_on_beta), mlp_hidden), nn.GELU(),
+            nn.Linear(n_weights + int(temperature_conditioning), mlp_hidden), nn.GELU(),
             nn.Linear(mlp_hidden, n_prompts * hidden_size),
         )
         last = self.net[-1]
@@ -76,7 +76,7 @@ class HyperPrompt(nn.Module):
         if weights.dim() != 2 or weights.shape[1] != self.n_weights:
             raise ValueError(f"weights must be [S, {self.n_weights}], got {tuple(weights.shape)}")
         x = weights.float()
-        if self.condition_on_beta:
+        if self.temperature_conditioning:
             if log_beta is None:
                 raise ValueError("this hyper-prompt is conditioned on beta: pass log_beta [S]")
             x = torch.cat([x, log_beta.float().reshape(-1, 1)], dim=-1)
@@ -90,7 +90,7 @@ class ConditionedPolicy(nn.Module):
         base: any ``AutoModelForCausalLM``; its weights are frozen and shared with the reference.
         n_weights: m; 0 prompts (``n_prompts=0``) gives an unconditioned LoRA policy.
         n_prompts: P soft-prompt vectors.
-        condition_on_beta: feed log(beta) to the hyper-prompt too.
+        temperature_conditioning: feed log(beta) to the hyper-prompt too.
         prompt_hidden: hidden width of the hyper-prompt MLP.
         lora_r, lora_alpha, lora_dropout: LoRA settings.
         lora_target_modules: module names to adapt; None = PEFT's default for the architecture.
@@ -98,14 +98,14 @@ class ConditionedPolicy(nn.Module):
         seed: seeds the adapters' and prompts' initialisation.
     """
 
-    def __init__(self, base: PreTrainedModel, n_weights: int, n_prompts: int = 4, condition_on_beta: bool = False,
+    def __init__(self, base: PreTrainedModel, n_weights: int, n_prompts: int = 4, temperature_conditioning: bool = False,
                  prompt_hidden: int = 128, lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.0,
                  lora_target_modules: Sequence[str] | None = None, gradient_checkpointing: bool = False,
                  seed: int = 0) -> None:
         super().__init__()
         if n_weights < 1:
             raise ValueError(f"n_weights must be >= 1, got {n_weights}")
-        self.n_weights, self.n_prompts, self.condition_on_beta = n_weights, n_prompts, condition_on_beta
+        self.n_weights, self.n_prompts, self.temperature_conditioning = n_weights, n_prompts, temperature_conditioning
         gen = torch.Generator().manual_seed(seed)
         rng_state = torch.random.get_rng_state()
         torch.manual_seed(seed)
@@ -119,7 +119,7 @@ class ConditionedPolicy(nn.Module):
             self.hyper_prompt: HyperPrompt | None = None
             if n_prompts > 0:
                 token_ids = torch.randint(0, embeddings.shape[0], (n_prompts,), generator=gen)
-                self.hyper_prompt = HyperPrompt(n_weights, embeddings.shape[1], n_prompts, condition_on_beta,
+                self.hyper_prompt = HyperPrompt(n_weights, embeddings.shape[1], n_prompts, temperature_conditioning,
                                                 prompt_hidden, embeddings.detach()[token_ids].float().cpu())
         finally:
             torch.random.set_rng_state(rng_state)
@@ -135,7 +135,7 @@ class ConditionedPolicy(nn.Module):
             return None
         if weights is None:
             raise ValueError("a conditioned policy needs weights [S, m]")
-        return self.hyper_prompt(weights, log_beta if self.condition_on_beta else None)
+        return self.hyper_prompt(weights, log_beta if self.temperature_conditioning else None)
 
     def logits(self, input_ids: Tensor, attention_mask: Tensor, prompts: Tensor | None = None) -> Tensor:
         """Logits [S, T, V] aligned with input_ids [S, T]; the P prompt positions are dropped.

@@ -1,10 +1,10 @@
-"""Lightning pieces for LLM COS-DPO: ``LlmCosDpoModule`` (policy + loss) and ``LlmPreferenceDataModule``.
+"""``LlmCosDpoModule``: the LightningModule of LLM COS-DPO (policy, reference and loss).
 
-Each training step samples w ~ Dir(alpha 1_m) per prompt (and log beta ~ U[log beta_min, log beta_max]
-for Temperature-COS-DPO), scores every response with the policy (conditioned on them) and with the
-reference (adapters off, no prompts), and feeds scores [B, N] to ``ltr_cos.losses.cos_dpo_loss``, the
-same function the ranker uses. Precision (bf16-mixed), strategy (DDP, FSDP) and devices are Trainer
-settings; nothing here distributes by hand.
+Each training step draws w ~ Dir(alpha 1_m) per prompt (and log beta ~ U[log beta_min, log beta_max]
+for Temperature-COS-DPO, docs/method.md §5) from a ``DirichletSampler`` seeded by the step, scores every
+response with the policy (conditioned on them) and with the reference (adapters off, no prompts), and
+feeds scores [B, N] to ``ltr_cos.losses.cos_dpo_loss``, the same function the ranker uses. Precision
+(bf16-mixed), strategy (DDP, FSDP) and devices are Trainer settings; nothing here distributes by hand.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from ltr_cos.errors import InputError
 from ltr_cos.losses import cos_dpo_loss
-from ltr_cos.objectives import sample_log_beta, sample_weights
+from ltr_cos.objectives import DirichletSampler
 
-from .data import LlmBatch, PreferenceDataset, collate_encoded, load_preferences
+from .accuracy import pair_accuracy
+from .data import LlmBatch
 from .loading import load_base_model, load_tokenizer, resolve_tokenizer
 from .model import ConditionedPolicy
 
@@ -35,14 +37,15 @@ class LlmCosDpoModule(pl.LightningModule):
             hyper-parameters; pass it again when loading).
         base_config: config overrides for ``random:`` bases.
         dtype: dtype of pretrained base weights (``bfloat16`` halves memory on GPU).
-        objectives: names of the label columns (linked from the data module).
-        weighted: the objectives the m weights weigh (default: all).
+        objective_names: names of the label columns (linked from the data module).
+        weighted_objectives: the objectives the m weights weigh (default: all).
         n_prompts, prompt_hidden: hyper-prompt size (0 prompts = unconditioned LoRA policy).
-        condition_on_beta: Temperature-COS-DPO: sample beta in ``beta_range`` and feed log beta.
+        temperature_conditioning: Temperature-COS-DPO (docs/method.md §5): sample log beta per prompt in
+            [log beta_min, log beta_max] and feed it to the hyper-prompt.
         beta: the fixed DPO temperature when not conditioned on beta.
-        beta_range: (beta_min, beta_max) sampled when ``condition_on_beta``.
+        beta_min, beta_max: range of the log-uniform beta of Temperature-COS-DPO.
         alpha: Dirichlet concentration of the weight sampler.
-        weights_per_query: one w per prompt (else one per batch).
+        per_query_weights: one weight vector per prompt (default) or one per batch.
         form: listwise DPO form, ``pl`` (exact DPO for pairs) or ``listnet``.
         cosine_lambda: COSMOS cosine term weight.
         sft_weight: weight of an optional likelihood anchor (RPO, Pang et al. 2024): sum_k w_k times the
@@ -64,15 +67,16 @@ class LlmCosDpoModule(pl.LightningModule):
         tokenizer: Any = None,
         base_config: dict[str, Any] | None = None,
         dtype: str | None = None,
-        objectives: Sequence[str] = ("helpful", "harmless"),
-        weighted: Sequence[str] | None = None,
+        objective_names: Sequence[str] = ("helpful", "harmless"),
+        weighted_objectives: Sequence[str] | None = None,
         n_prompts: int = 4,
         prompt_hidden: int = 128,
-        condition_on_beta: bool = False,
+        temperature_conditioning: bool = False,
         beta: float = 0.1,
-        beta_range: tuple[float, float] = (0.1, 10.0),
+        beta_min: float = 0.1,
+        beta_max: float = 10.0,
         alpha: float = 1.0,
-        weights_per_query: bool = True,
+        per_query_weights: bool = True,
         form: Literal["pl", "listnet"] = "pl",
         cosine_lambda: float = 0.0,
         sft_weight: float = 0.0,
@@ -90,36 +94,42 @@ class LlmCosDpoModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=[] if tokenizer is None or isinstance(tokenizer, str) else ["tokenizer"])
-        self.objective_names = list(objectives)
-        weighted = list(weighted) if weighted else list(self.objective_names)
-        unknown = [w for w in weighted if w not in self.objective_names]
+        self.objective_names = list(objective_names)
+        weighted_objectives = list(weighted_objectives) if weighted_objectives else list(self.objective_names)
+        unknown = [name for name in weighted_objectives if name not in self.objective_names]
         if unknown:
-            raise ValueError(f"weighted objectives {unknown} are not among the objectives {self.objective_names}")
-        self.weighted_names = weighted
-        self.weighted_columns = [self.objective_names.index(w) for w in weighted]
+            raise InputError(f"weighted_objectives {unknown} are not among the objectives {self.objective_names}")
+        self.weighted_objectives = weighted_objectives
+        self.objective_columns = [self.objective_names.index(name) for name in weighted_objectives]
         if sft_weight < 0:
-            raise ValueError(f"sft_weight must be >= 0, got {sft_weight}")
-        if beta <= 0 or not 0 < beta_range[0] <= beta_range[1]:
-            raise ValueError(f"beta must be > 0 and 0 < beta_min <= beta_max, got {beta}, {beta_range}")
+            raise InputError(f"sft_weight must be >= 0, got {sft_weight}")
+        if not beta > 0:
+            raise InputError(f"beta must be > 0, got {beta}")
+        beta_range = (beta_min, beta_max) if temperature_conditioning else (None, None)
+        try:
+            self.sampler = DirichletSampler(alpha, per_query_weights, *beta_range)
+        except ValueError as e:
+            raise InputError(str(e)) from None
+        self.sampler.check(len(weighted_objectives), weighted_objectives)
         self.tokenizer = tokenizer if tokenizer is not None and not isinstance(tokenizer, str) else \
             load_tokenizer(resolve_tokenizer(base, tokenizer))
         model = load_base_model(base, self.tokenizer, base_config, dtype, seed)
         self.policy = ConditionedPolicy(
-            model, len(weighted), n_prompts, condition_on_beta, prompt_hidden, lora_r, lora_alpha, lora_dropout,
-            lora_target_modules, gradient_checkpointing, seed,
+            model, len(weighted_objectives), n_prompts, temperature_conditioning, prompt_hidden, lora_r, lora_alpha,
+            lora_dropout, lora_target_modules, gradient_checkpointing, seed,
         )
         self.keep_base_in_checkpoint = base.startswith("random:")
 
     @property
     def m(self) -> int:
-        return len(self.weighted_columns)
+        return len(self.objective_columns)
 
     # ------------------------------------------------------------ scoring
 
     def default_log_beta(self, batch_size: int, device: torch.device | str | None = None) -> Tensor:
         """log(beta) float32 [B] at the fixed beta (the geometric middle of the range when conditioned)."""
         hp = self.hparams
-        beta = math.sqrt(hp.beta_range[0] * hp.beta_range[1]) if hp.condition_on_beta else hp.beta
+        beta = math.sqrt(hp.beta_min * hp.beta_max) if hp.temperature_conditioning else hp.beta
         return torch.full((batch_size,), math.log(beta), dtype=torch.float32, device=device)
 
     def score(self, batch: LlmBatch, weights: Tensor, log_beta: Tensor) -> tuple[Tensor, Tensor]:
@@ -158,7 +168,7 @@ class LlmCosDpoModule(pl.LightningModule):
         scores, ref_scores = self.score(batch, weights, log_beta)
         hp = self.hparams
         out = cos_dpo_loss(scores, ref_scores, batch.labels, batch.mask, weights, log_beta.exp(),
-                           self.weighted_columns, form=hp.form, cosine_lambda=hp.cosine_lambda)
+                           self.objective_columns, form=hp.form, cosine_lambda=hp.cosine_lambda)
         return out, (self.anchor_nll(scores, batch, weights) if hp.sft_weight > 0 else None)
 
     def anchor_nll(self, scores: Tensor, batch: LlmBatch, weights: Tensor) -> Tensor:
@@ -169,19 +179,22 @@ class LlmCosDpoModule(pl.LightningModule):
         """
         lengths = batch.response_mask.sum(-1).clamp_min(1).float()            # [B, N]
         nll = -scores / lengths                                                # [B, N]
-        labels, padded = batch.labels[..., self.weighted_columns], ~batch.mask[..., None]   # [B, N, m]
+        labels, padded = batch.labels[..., self.objective_columns], ~batch.mask[..., None]   # [B, N, m]
         best = labels.masked_fill(padded, float("-inf")).argmax(1)            # [B, m]
         valid = labels.masked_fill(padded, float("-inf")).amax(1) > labels.masked_fill(padded, float("inf")).amin(1)
         picked = nll.gather(1, best)                                           # [B, m]
         return (weights * valid * picked).sum(1).mean()
 
     def sample_conditions(self, batch_size: int) -> tuple[Tensor, Tensor]:
-        """Training draws: weights float32 [B, m] and log_beta float32 [B]."""
-        hp = self.hparams
-        weights = sample_weights(batch_size, self.m, hp.alpha, hp.weights_per_query, device=self.device)
-        if hp.condition_on_beta:
-            log_beta = sample_log_beta(batch_size, hp.beta_range[0], hp.beta_range[1], device=self.device)
-        else:
+        """Training draws of this step and process: weights float32 [B, m] and log_beta float32 [B].
+
+        The draws are seeded by (global seed, ``global_step``, ``global_rank``), so a run resumed from a
+        checkpoint draws what an uninterrupted one would have. With gradient accumulation the micro-batches
+        of one optimiser step share the draw.
+        """
+        weights, _, log_beta = self.sampler.sample(batch_size, self.m, self.hparams.beta, self.global_step,
+                                                   self.global_rank, device=self.device)
+        if log_beta is None:
             log_beta = self.default_log_beta(batch_size, self.device)
         return weights, log_beta
 
@@ -196,7 +209,7 @@ class LlmCosDpoModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch))
         if anchor is not None:
             self.log("train/anchor_nll", anchor.detach(), batch_size=len(batch))
-        for name, value in zip(self.weighted_names, out.per_objective.detach()):
+        for name, value in zip(self.weighted_objectives, out.per_objective.detach()):
             self.log(f"train/loss/{name}", value, batch_size=len(batch))
         return loss
 
@@ -205,14 +218,14 @@ class LlmCosDpoModule(pl.LightningModule):
         # beta * (scores - ref_scores) should order that objective's labels
         b = len(batch)
         log_beta = self.default_log_beta(b, self.device)
-        for j, name in enumerate(self.weighted_names):
+        for j, name in enumerate(self.weighted_objectives):
             weights = torch.zeros(b, self.m, device=self.device)
             weights[:, j] = 1.0
             scores, ref_scores = self.score(batch, weights, log_beta)
             out = cos_dpo_loss(scores, ref_scores, batch.labels, batch.mask, weights, log_beta.exp(),
-                               self.weighted_columns, form=self.hparams.form)
+                               self.objective_columns, form=self.hparams.form)
             self.log(f"val/loss/{name}", out.per_objective[j], batch_size=b)
-            self.log(f"val/accuracy/{name}", pair_accuracy(scores - ref_scores, batch.labels[..., self.weighted_columns[j]],
+            self.log(f"val/accuracy/{name}", pair_accuracy(scores - ref_scores, batch.labels[..., self.objective_columns[j]],
                                                             batch.mask), batch_size=b)
 
     def configure_optimizers(self):
@@ -248,122 +261,3 @@ class LlmCosDpoModule(pl.LightningModule):
         if strict and missing:
             raise KeyError(f"checkpoint lacks trained tensors {missing[:5]}")
         return super().load_state_dict(state_dict, strict=False, assign=assign)
-
-
-def pair_accuracy(margins: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
-    """Fraction of response pairs with different labels that ``margins`` order like the labels.
-
-    Args:
-        margins: float [B, N]; labels: float [B, N]; mask: bool [B, N]. Returns a float32 scalar (nan if
-        no pair has different labels).
-    """
-    dl = labels[:, :, None] - labels[:, None, :]                       # [B, N, N]
-    dm = margins[:, :, None] - margins[:, None, :]
-    pair = (dl > 0) & mask[:, :, None] & mask[:, None, :]
-    if not pair.any():
-        return torch.tensor(float("nan"))
-    return (dm[pair] > 0).float().mean()
-
-
-@torch.no_grad()
-def one_hot_pair_accuracy(module: LlmCosDpoModule, batch: LlmBatch) -> tuple[dict[str, float], dict[str, float]]:
-    """How the one-hot weights order a batch's answers, per objective k (pairs with different labels; 0.5 is
-    chance):
-
-    * absolute: the implicit reward log pi(y | x, e_k) - log pi_ref(y | x) orders them like k's labels;
-    * shift: the change of log pi(y | x, w) from the other one-hot weights (their mean) to e_k does. This
-      isolates what the weight does; the absolute order also carries whatever the adapters and prompts
-      learned for every weight (and, untrained, a length effect).
-    """
-    was_training = module.training
-    module.eval()
-    b, m = len(batch), module.m
-    batch = batch.to(module.device)
-    log_beta = module.default_log_beta(b, module.device)
-    scores, absolute, shift = [], {}, {}
-    for k, name in enumerate(module.weighted_names):
-        one_hot = torch.zeros(b, m, device=module.device)
-        one_hot[:, k] = 1.0
-        policy, reference = module.score(batch, one_hot, log_beta)
-        scores.append(policy)
-        labels = batch.labels[..., module.weighted_columns[k]]
-        absolute[name] = float(pair_accuracy(policy - reference, labels, batch.mask))
-    for k, name in enumerate(module.weighted_names):
-        if m == 1:
-            shift[name] = float("nan")                      # one weight: nothing to shift from
-            continue
-        others = torch.stack([s for j, s in enumerate(scores) if j != k]).mean(0)
-        labels = batch.labels[..., module.weighted_columns[k]]
-        shift[name] = float(pair_accuracy(scores[k] - others, labels, batch.mask))
-    module.train(was_training)
-    return absolute, shift
-
-def load_llm_checkpoint(path: str, tokenizer: Any = None, map_location: str | torch.device = "cpu") -> LlmCosDpoModule:
-    """Rebuild an ``LlmCosDpoModule`` from a checkpoint (base from its spec, trained tensors from the file)."""
-    kwargs = {"map_location": map_location}
-    if tokenizer is not None:
-        kwargs["tokenizer"] = tokenizer
-    module = LlmCosDpoModule.load_from_checkpoint(path, **kwargs)
-    module.eval()
-    return module
-
-
-class LlmPreferenceDataModule(pl.LightningDataModule):
-    """Preference data (PKU-SafeRLHF pairs or listwise JSONL) tokenised for ``LlmCosDpoModule``.
-
-    Args:
-        train: training file (JSONL/Parquet) or ``hf:NAME[:SPLIT]``.
-        val: optional validation source.
-        format: ``auto``, ``pku`` or ``listwise``.
-        objectives: listwise label columns to read (default: the first row's).
-        tokenizer: tokenizer spec (linked from the model's ``base``/``tokenizer`` by ``ltr-cos llm fit``)
-            or a tokenizer object.
-        prompt_template: ``plain``, ``chat`` or a format string with ``{prompt}``.
-        max_prompt_tokens, max_response_tokens: truncation lengths.
-        batch_size: prompts per batch (each with all its responses).
-        limit: read at most this many rows per split.
-        num_workers: data loader workers.
-    """
-
-    def __init__(self, train: str, val: str | None = None, format: Literal["auto", "pku", "listwise"] = "auto",
-                 objectives: list[str] | None = None, tokenizer: Any = "bytes", prompt_template: str = "plain",
-                 max_prompt_tokens: int = 256, max_response_tokens: int = 256, batch_size: int = 4,
-                 limit: int | None = None, num_workers: int = 0, seed: int = 0) -> None:
-        super().__init__()
-        self.train_source, self.val_source = train, val
-        self.format, self.objectives_arg, self.limit = format, objectives, limit
-        self.tokenizer_arg = tokenizer
-        self.prompt_template = prompt_template
-        self.max_prompt_tokens, self.max_response_tokens = max_prompt_tokens, max_response_tokens
-        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
-        self._train = load_preferences(train, format, objectives, limit)
-        self._val = load_preferences(val, format, self._train.objective_names, limit) if val else None
-        self.train_set: PreferenceDataset | None = None
-        self.val_set: PreferenceDataset | None = None
-
-    @property
-    def objective_names(self) -> list[str]:
-        return list(self._train.objective_names)
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
-            return
-        tok = self.tokenizer_arg if not isinstance(self.tokenizer_arg, str) else load_tokenizer(self.tokenizer_arg)
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
-        args = (tok, self.prompt_template, self.max_prompt_tokens, self.max_response_tokens)
-        self.train_set = PreferenceDataset(self._train, *args)
-        self.val_set = PreferenceDataset(self._val, *args) if self._val is not None else None
-
-    def _collate(self, items):
-        return collate_encoded(items, self.pad_id)
-
-    def train_dataloader(self):
-        gen = torch.Generator().manual_seed(self.seed)
-        return torch.utils.data.DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=gen,
-                                           collate_fn=self._collate, num_workers=self.num_workers)
-
-    def val_dataloader(self):
-        if self.val_set is None:
-            return []
-        return torch.utils.data.DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False,
-                                           collate_fn=self._collate, num_workers=self.num_workers)

@@ -64,16 +64,16 @@ def classifier_reward(path: str, index: int = 0, batch_size: int = 8, device: st
 
 def implicit_dpo_reward(checkpoint: str, objective: str, device: str = "cpu") -> Reward:
     """beta * (log pi(y|x) - log pi_ref(y|x)) of a trained policy (one-hot weight of ``objective``)."""
+    from .checkpoint import load_llm_checkpoint
     from .data import PreferenceExample, collate_encoded, encode_example
-    from .module import load_llm_checkpoint
 
     module = load_llm_checkpoint(checkpoint, map_location=device)
     tok = module.tokenizer
     weights = torch.zeros(1, module.m)
     if module.policy.hyper_prompt is not None:
-        if objective not in module.weighted_names:
-            raise ValueError(f"{checkpoint} has no objective {objective!r} (has {module.weighted_names})")
-        weights[0, module.weighted_names.index(objective)] = 1.0
+        if objective not in module.weighted_objectives:
+            raise ValueError(f"{checkpoint} has no objective {objective!r} (has {module.weighted_objectives})")
+        weights[0, module.weighted_objectives.index(objective)] = 1.0
     template = module.hparams.get("prompt_template", "plain")
 
     @torch.no_grad()
@@ -103,55 +103,55 @@ def parse_reward(spec: str, objective: str, device: str = "cpu") -> Reward:
 
 
 def evaluate_grid(policy: Any, tokenizer: Any, prompts: Sequence[str], rewards: dict[str, Reward],
-                  objectives: Sequence[str], grid: np.ndarray, betas: Sequence[float | None] = (None,),
+                  weighted_objectives: Sequence[str], grid: np.ndarray, betas: Sequence[float | None] = (None,),
                   **generate_kwargs) -> tuple[list[dict[str, float]], dict[str, float]]:
     """Generate at every grid weight (and beta) and score each objective.
 
     Args:
-        objectives: the m weighted objectives, in the policy's weight order; each needs a reward.
+        weighted_objectives: the m weighted objectives, in the policy's weight order; each needs a reward.
         grid: float [G, m] weights.
     Returns:
         (rows, reference): one row per (weight, beta) with ``weight/{o}``, ``beta``, ``reward/{o}``,
         ``mean_words``; and the reference model's mean rewards ``{o: value}``.
     """
-    missing = [o for o in objectives if o not in rewards]
+    missing = [o for o in weighted_objectives if o not in rewards]
     if missing:
         raise ValueError(f"no reward given for objectives {missing}")
     ref_responses = generate_responses(policy, tokenizer, prompts, None, reference=True, **generate_kwargs)
-    reference = {o: float(rewards[o](prompts, ref_responses).mean()) for o in objectives}
+    reference = {o: float(rewards[o](prompts, ref_responses).mean()) for o in weighted_objectives}
     rows = []
     for beta in betas:
         for w in grid:
             responses = generate_responses(policy, tokenizer, prompts, list(map(float, w)), beta=beta,
                                            **generate_kwargs)
-            row: dict[str, float] = {f"weight/{o}": float(v) for o, v in zip(objectives, w)}
+            row: dict[str, float] = {f"weight/{o}": float(v) for o, v in zip(weighted_objectives, w)}
             row["beta"] = float("nan") if beta is None else float(beta)
-            for o in objectives:
+            for o in weighted_objectives:
                 row[f"reward/{o}"] = float(rewards[o](prompts, responses).mean())
             row["mean_words"] = float(np.mean([len(r.split()) for r in responses]))
             rows.append(row)
     return rows, reference
 
 
-def summarize_rewards(rows: Sequence[dict[str, float]], objectives: Sequence[str],
+def summarize_rewards(rows: Sequence[dict[str, float]], weighted_objectives: Sequence[str],
                       reference: dict[str, float]) -> dict[str, Any]:
     """Front rows, hypervolumes (reference-model point and grid nadir) and weight/reward Spearman."""
     from ltr_cos.pareto.summary import spearman
 
-    values = np.array([[r[f"reward/{o}"] for o in objectives] for r in rows], dtype=np.float64)  # [G, m]
+    values = np.array([[r[f"reward/{o}"] for o in weighted_objectives] for r in rows], dtype=np.float64)  # [G, m]
     nadir = values.min(0)
-    ref_point = np.array([reference[o] for o in objectives])
+    ref_point = np.array([reference[o] for o in weighted_objectives])
     return {
-        "objectives": list(objectives),
+        "objectives": list(weighted_objectives),
         "grid_size": len(rows),
         "front_rows": np.flatnonzero(non_dominated(values)).tolist(),
         "reference_model_reward": dict(reference),
         "hypervolume": {
             "reference_model": {"point": dict(reference), "value": hypervolume(values, ref_point)},
-            "grid_nadir": {"point": dict(zip(objectives, nadir.tolist())), "value": hypervolume(values, nadir)},
+            "grid_nadir": {"point": dict(zip(weighted_objectives, nadir.tolist())), "value": hypervolume(values, nadir)},
         },
         "spearman": {o: spearman(np.array([r[f"weight/{o}"] for r in rows]), values[:, j])
-                     for j, o in enumerate(objectives)},
+                     for j, o in enumerate(weighted_objectives)},
     }
 
 

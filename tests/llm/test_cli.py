@@ -34,7 +34,9 @@ def test_fit_generate_pareto(tmp_path, capsys):
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["weights"] == {"helpful": 0.3, "harmless": 0.7}
     assert main(["generate", "--checkpoint", str(ckpt), "--weights", "0.3", "--prompt", "x"]) == 2
-    assert "expected 2 weights" in capsys.readouterr().err
+    assert "--weights must have 2 values (helpful, harmless), got 1" in capsys.readouterr().err
+    assert main(["generate", "--checkpoint", str(ckpt), "--weights", "0.3,0.6", "--prompt", "x"]) == 2
+    assert "--weights must sum to 1 (within 0.0001), got sum 0.9" in capsys.readouterr().err
     out = tmp_path / "pareto"
     assert main(["pareto", "--checkpoint", str(ckpt), "--prompt", "How do I make tea?", "--grid-step", "0.5",
                  "--reward", "helpful=rule:detail", "--reward", "harmless=rule:caution",

@@ -178,7 +178,7 @@ def test_generate_at_two_weights(tok):
 
 
 def test_temperature_conditioning_uses_beta(tok):
-    module = make_module(tok, condition_on_beta=True)
+    module = make_module(tok, temperature_conditioning=True)
     w = torch.tensor([[0.5, 0.5]])
     a = module.policy.prompt_vectors(w, torch.tensor([math.log(0.1)]))
     b = module.policy.prompt_vectors(w, torch.tensor([math.log(10.0)]))
@@ -236,7 +236,7 @@ def test_prompt_lr_gives_the_hyper_prompt_its_own_step(tok):
 
 
 def test_one_hot_pair_accuracy_absolute_and_shift(tok):
-    from ltr_cos.llm.module import one_hot_pair_accuracy, pair_accuracy
+    from ltr_cos.llm.accuracy import one_hot_pair_accuracy, pair_accuracy
 
     module = make_module(tok)
     with torch.no_grad():
