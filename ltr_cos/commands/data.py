@@ -201,7 +201,6 @@ def _synth(args) -> int:
 
 def _fetch(args) -> int:
     from ltr_cos.data.fetch import fetch_dataset
-
     from ltr_cos.objectives import objectives_from_options
 
     meta = fetch_dataset(args.name, args.out, url=args.url, sha256=args.sha256, fold=args.fold,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -109,14 +110,11 @@ def split_by_query(
     names = ["train", *counts]
     workdir.mkdir(parents=True, exist_ok=True)
     out = {name: workdir / f"{name}.txt" for name in names}
-    handles = {name: open(out[name], "w", encoding="utf-8") for name in names}
-    try:
+    with ExitStack() as stack:
+        handles = {name: stack.enter_context(open(out[name], "w", encoding="utf-8")) for name in names}
         for path in train_files:
             for key, text in _rows(path, query_file(path)):
                 handles[names[assignment[keys[key]]]].write(text + "\n")
-    finally:
-        for handle in handles.values():
-            handle.close()
     record = {
         "from": "train",
         "fractions": dict(fractions),

@@ -21,7 +21,7 @@ def _letor(path, n_queries=40, n_features=6, seed=0, qid=True):
         counts.append(n)
         for d in range(n):
             feats = " ".join(f"{j}:{rng.integers(0, 9)}" for j in range(1, n_features + 1))
-            lines.append(f"{rng.integers(0, 3)} {'qid:%d ' % q if qid else ''}{feats} #docid=q{q}d{d}")
+            lines.append(f"{rng.integers(0, 3)} {f'qid:{q} ' if qid else ''}{feats} #docid=q{q}d{d}")
     path.write_text("\n".join(lines) + "\n")
     if not qid:
         path.with_name(path.name + ".query").write_text("\n".join(map(str, counts)) + "\n")
