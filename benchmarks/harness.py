@@ -48,6 +48,7 @@ from benchmarks.settings import (  # noqa: F401 - the harness's public names
     Settings,
 )
 from ltr_cos.files import atomic_write_text
+from ltr_cos.progress import progress_bar
 from ltr_cos.provenance import git_commit
 
 
@@ -58,8 +59,6 @@ def run_dataset(dataset: DatasetRun, s: Settings, out_dir: Path, run_name: str, 
     Returns:
         The results dict (as written to ``out_dir/results.json``).
     """
-    from tqdm.auto import tqdm
-
     out_dir.mkdir(parents=True, exist_ok=True)
     # Import the training stack once here: every forked job inherits it instead of importing it again.
     import pytorch_lightning  # noqa: F401
@@ -96,7 +95,7 @@ def run_dataset(dataset: DatasetRun, s: Settings, out_dir: Path, run_name: str, 
     }
     needs_single = any(m in grid_methods for m in ("dpo_soup", "modpo"))
     steps = len(dataset.folds) * len(s.seeds) * (1 + needs_single + len(grid_methods) + ("allrank" in s.methods))
-    bar = tqdm(total=steps, desc=dataset.name, unit="job", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=steps, enabled=progress, desc=dataset.name, unit="job", dynamic_ncols=True)
     with tempfile.TemporaryDirectory(prefix="ltr_cos_bench_") as scratch:
         for fold in dataset.folds:
             for seed in s.seeds:

@@ -183,11 +183,12 @@ def _demo(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     from ltr_cos.llm.demo import run_demo
+    from ltr_cos.progress import on_terminal
 
     print(f"training COS-DPO on {args.base} for {args.steps} steps (objectives brevity, courtesy) ...", flush=True)
     result = run_demo(args.out, steps=args.steps, lr=args.lr, beta=args.beta, base=args.base,
                       max_new_tokens=args.max_new_tokens, seed=args.seed, sft_weight=args.sft_weight,
-                      prompt_lr=args.prompt_lr, progress=True)
+                      prompt_lr=args.prompt_lr, progress=on_terminal(sys.stdout))
     print(f"\ntrained {args.steps} steps in {result['train_s']:.0f} s; generations on held-out questions:")
     for i, prompt in enumerate(result["prompts"]):
         print(f"\n  Q: {prompt}")

@@ -44,13 +44,13 @@ def run(args: argparse.Namespace) -> dict:
     import pandas as pd
     import torch
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
 
     from ltr_cos.data.collate import collate_queries
     from ltr_cos.data.dataset import LengthSortedSampler, RankingDataset, load_meta
     from ltr_cos.files import sha256_file
     from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
     from ltr_cos.pareto.summary import summarize_grid
+    from ltr_cos.progress import progress_bar
     from ltr_cos.training import load_ranker_from_checkpoint
     from ltr_cos.training.evaluate import evaluate_grid, evaluate_reference
 
@@ -84,11 +84,11 @@ def run(args: argparse.Namespace) -> dict:
     ks = sorted({1, 5, 10, args.k})
     torch.set_grad_enabled(False)
 
-    ref_point = evaluate_reference(loaded.reference, tqdm(loader, desc="reference ranker", leave=False),
+    ref_point = evaluate_reference(loaded.reference, progress_bar(loader, desc="reference ranker", leave=False),
                                    info["objective_names"], ks, args.gain, args.empty)
     tables = []
     for beta in args.beta or [None]:
-        bar = tqdm(total=len(loader), desc=f"grid of {len(grid)} weights" + (f", beta={beta}" if beta else ""))
+        bar = progress_bar(total=len(loader), desc=f"grid of {len(grid)} weights" + (f", beta={beta}" if beta else ""))
         tables.append(evaluate_grid(loaded, loader, grid, beta=beta, ks=ks, gain=args.gain, empty=args.empty,
                                     weights_per_pass=args.weights_per_pass, progress=lambda n, bar=bar: bar.update(1)))
         bar.close()
