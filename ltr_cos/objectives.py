@@ -53,6 +53,11 @@ class ObjectiveSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """``f28inv (feature 28, quantile, inverted)``: the spec in words, for reports."""
+        where = "label" if self.feature_id is None else f"feature {self.feature_id}"
+        return f"{self.name} ({where}, {self.transform}{', inverted' if self.invert else ''})"
+
     @classmethod
     def from_dict(cls, d: dict) -> ObjectiveSpec:
         return cls(**d)

@@ -221,11 +221,13 @@ def _info(args) -> int:
     for split, files in meta["sources"].items():
         for f in files:
             print(f"  source {split}: {f['path']} ({f['bytes']:,} bytes, sha256 {f['sha256'][:16]}...)")
+    from ltr_cos.objectives import ObjectiveSpec
+
     specs = []
     for o in meta["objectives"]:
-        where = "label" if o["feature_id"] is None else f"feature {o['feature_id']}"
+        text = ObjectiveSpec.from_dict({k: v for k, v in o.items() if k != "fitted"}).describe()
         extra = f", {o['fitted']['n_grades']} grades" if "n_grades" in o["fitted"] else ""
-        specs.append(f"{o['name']} ({where}, {o['transform']}{', inverted' if o['invert'] else ''}{extra})")
+        specs.append(text[:-1] + extra + ")")
     print("objectives: " + "; ".join(specs))
     if "download" in meta:
         print(f"downloaded from {meta['download']['url']}")
