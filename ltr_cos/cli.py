@@ -22,6 +22,7 @@ EXTRA_COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("ltr_cos.commands.export", "export a ranker with a runtime weight input (TorchScript/ONNX)"),
     "rank": ("ltr_cos.commands.rank", "score and rank a LibSVM file with an exported ranker"),
     "llm": ("ltr_cos.commands.llm", "COS-DPO for causal language models"),
+    "serve": ("ltr_cos.commands.serve", "HTTP ranking service with per-request weights, and the explorer page"),
 }
 
 

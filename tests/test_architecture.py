@@ -15,7 +15,7 @@ LAYERS = {
     "losses": 1, "metrics": 1, "models": 1, "data": 1, "pareto": 1,
     "training": 2, "export": 2,
     "llm": 3,
-    "commands": 4, "cli": 4,
+    "commands": 4, "cli": 4, "serve": 4,
 }
 # Third-party libraries confined to a few places (module path prefixes relative to ltr_cos/).
 CONFINED = {
@@ -29,6 +29,9 @@ CONFINED = {
     "tqdm": ("progress.py", "data/convert.py", "data/fetch.py"),
     "pytorch_lightning": ("training/", "data/datamodule.py", "llm/", "commands/"),
     "lightning": ("training/", "data/datamodule.py", "llm/", "commands/"),
+    "fastapi": ("serve/", "commands/serve.py"),
+    "uvicorn": ("serve/", "commands/serve.py"),
+    "starlette": ("serve/", "commands/serve.py"),
 }
 
 

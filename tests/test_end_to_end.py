@@ -103,8 +103,8 @@ def test_fit_pareto_export_rank(tmp_path, monkeypatch):
         argv = ["rank", "--model", f"art-{fmt}", "--input", "synth/test.txt", "--weights", "0.3,0.7"]
         _cli(*argv, *(["--beta", str(beta)] if beta else []), "--out", f"ranked-{fmt}.tsv")
         rows = [line.split("\t") for line in (tmp_path / f"ranked-{fmt}.tsv").read_text().splitlines()]
-        assert rows[0] == ["qid", "doc_index", "score", "rank"] and len(rows) - 1 == len(table.qid)
-        ranked = np.array(rows[1:], dtype=np.float64)
+        assert rows[0] == ["qid", "doc_index", "score", "rank", "docid"] and len(rows) - 1 == len(table.qid)
+        ranked = np.array([row[:4] for row in rows[1:]], dtype=np.float64)
         for q in np.unique(table.qid):
             idx = np.flatnonzero(table.qid == q)
             features, mask = x[idx][None], torch.ones(1, len(idx), dtype=torch.bool)

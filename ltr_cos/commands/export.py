@@ -66,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     inputs = ", ".join(spec["name"] for spec in info["inputs"])
     weighted = ", ".join(map(str, info["weighted_objectives"])) or "-"
-    control = {
-        "input": "beta is a model input",
-        "rescale": f"beta rescales around the embedded reference ranker (trained at {info['trained_beta']:g})",
-    }.get(info.get("beta_control"), "no beta input")
+    beta_control = info.get("beta_control")
+    if beta_control == "rescale":
+        control = f"beta rescales around the embedded reference ranker (trained at {info['trained_beta']:g})"
+    else:
+        control = "beta is a model input" if beta_control == "input" else "no beta input"
     print(
         f"exported {info['format']} ranker to {out} (inputs: {inputs}; weighted objectives: {weighted}; "
         f"{control})"

@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another method's pareto.csv to draw on the same plot (repeatable)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--maximize", default=None, metavar="OBJECTIVE",
+                   help="after profiling, print the grid weight that maximises this objective's NDCG@k")
+    p.add_argument("--select", action="append", default=[], metavar="OBJECTIVE>=VALUE",
+                   help="lower bound for --maximize, e.g. relevance>=0.60 (repeatable)")
     return p
 
 
@@ -159,7 +163,12 @@ def run(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from ltr_cos.pareto.select import check_selection_args, select_from_folder
+
+        check_selection_args(args.maximize, args.select)  # before the costly profile
         run(args)
+        if args.maximize:
+            print(select_from_folder(args.out, args.maximize, args.select, args.k))
     except InputError as exc:
         print(f"ltr-cos: error: {exc}", file=sys.stderr)
         return 2

@@ -246,6 +246,7 @@ def _sidecar(
         "outputs": [{"name": "scores", "dtype": "float32", "shape": ["B", "L"]}],
         "n_features": ranker.n_features,
         "feature_ids": list(info["feature_ids"]) if info.get("feature_ids") is not None else None,
+        "n_source_features": config.n_source_features,
         "objective_names": list(info.get("objective_names") or []),
         "weighted_objectives": list(weighted) if weighted is not None else [],
         "n_weights": n_weights,

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ltr_cos.errors import InputError
+from ltr_cos.export.features import reorder_columns
 from ltr_cos.export.sidecar import read_sidecar
 from ltr_cos.objectives import check_simplex
 
@@ -101,6 +102,7 @@ class ExportedRanker:
         weights: Any = None,
         beta: Any = None,
         log_beta: Any = None,
+        feature_ids: Any = None,
     ) -> np.ndarray:
         """Validate the inputs, then score.
 
@@ -113,6 +115,9 @@ class ExportedRanker:
                 Temperature-COS-DPO models. A Weight-COS-DPO artifact exported with its reference
                 ranker (``beta_control == "rescale"``) moves to it with the temperature rescaling of docs/method.md §5 and defaults
                 to its trained beta. Refused by artifacts without a temperature input.
+            feature_ids: the 1-based source feature ids of the last axis of ``features``, when they are not
+                already the artifact's ``feature_ids`` in order: the columns are checked (missing and extra
+                ids are refused, naming them) and put in the model's order.
 
         Returns:
             float32 scores [B, L] ([L] for one query); padding positions are 0.
@@ -126,6 +131,8 @@ class ExportedRanker:
             x = x[None]
         if x.ndim != 3:
             raise InputError(f"features must be [B, L, F] (or [L, F] for one query), got shape {x.shape}")
+        if feature_ids is not None:
+            x = reorder_columns(x, feature_ids, self.info)
         if x.shape[2] != self.n_features:
             raise InputError(f"this model takes {self.n_features} features per candidate, got {x.shape[2]}")
         b, n = x.shape[:2]

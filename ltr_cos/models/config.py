@@ -39,6 +39,8 @@ class RankerConfig:
         objective_names: every objective of the data, main first.
         weighted_objectives: the objectives the weights weigh, in weight order.
         feature_ids: 1-based source feature ids of the F inputs (None = 1..F).
+        n_source_features: the widest feature id of the training data (objective columns included); a file
+            with larger ids is refused at scoring time.
         beta_range: (beta_min, beta_max) a temperature-conditioned ranker was trained on.
     """
 
@@ -59,6 +61,7 @@ class RankerConfig:
     objective_names: tuple[str, ...] = ()
     weighted_objectives: tuple[str, ...] = ()
     feature_ids: tuple[int, ...] | None = None
+    n_source_features: int | None = None
     beta_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:

@@ -8,6 +8,7 @@ command line), ``metrics.csv`` and TensorBoard events.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import os
@@ -19,11 +20,15 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+from lightning_fabric.loggers.logger import rank_zero_experiment
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 import ltr_cos
 from ltr_cos.data.datamodule import RankingDataModule
+from ltr_cos.errors import InputError
 from ltr_cos.files import atomic_write_text
 from ltr_cos.provenance import git_commit
 from ltr_cos.training.settings import data_info_from_meta
@@ -62,11 +67,87 @@ class RunInfoCallback(pl.Callback):
             "command": sys.argv,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        atomic_write_text(run_dir / "run_info.json", json.dumps(info, indent=2))
+        # a resumed run keeps the first run's record and adds its own beside it
+        target, n = run_dir / "run_info.json", 1
+        while target.exists():
+            n += 1
+            target = run_dir / f"run_info.{n}.json"
+        atomic_write_text(target, json.dumps(info, indent=2))
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer, except that an existing ``metrics.csv`` is continued, never deleted."""
+
+    def _check_log_dir_exists(self) -> None:
+        if os.path.isfile(self.metrics_file_path):
+            with open(self.metrics_file_path, newline="") as handle:
+                header = next(csv.reader(handle), [])
+            self.metrics_keys = sorted(header)
+
+
+class RunCSVLogger(CSVLogger):
+    """``CSVLogger`` whose ``metrics.csv`` is appended to (a resumed run continues its own record)."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+
+def _loggers(config) -> list:
+    loggers = config.get("trainer", {}).get("logger")
+    return [item for item in (loggers if isinstance(loggers, list) else [loggers])
+            if item is not None and not isinstance(item, bool) and "init_args" in item]
+
+
+def _latest_interrupted_version(save_dir: str, name: str) -> str | None:
+    """The newest run folder under ``save_dir/name`` with a ``checkpoints/last.ckpt``."""
+    runs = sorted(Path(save_dir, name).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    return runs[-1].parent.parent.name if runs else None
 
 
 class LtrCosCLI(LightningCLI):
-    """LightningCLI with the ltr_cos links, checkpointing and run-folder bookkeeping."""
+    """LightningCLI with the ltr_cos links, checkpointing and run-folder bookkeeping.
+
+    Run folders are never rewritten by another command: ``fit --ckpt_path last`` continues the newest
+    interrupted run in its own folder (``metrics.csv`` appended); ``validate``/``test``/``predict`` write a
+    folder of their own beside the fit's (``<version>-<command>``).
+    """
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand]
+        for logger in _loggers(config):  # Lightning's CSVLogger deletes an existing metrics.csv
+            if logger["class_path"] in ("pytorch_lightning.loggers.CSVLogger", "lightning.pytorch.loggers.CSVLogger"):
+                logger["class_path"] = f"{__name__}.RunCSVLogger"
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last" and not config["checkpoint"].get("dirpath"):
+            self._resume_latest_run(config)
+        elif self.subcommand in ("validate", "test", "predict"):
+            for logger in _loggers(config):
+                args = logger["init_args"]
+                base = f"{args.get('version') or 'run'}-{self.subcommand}"
+                version, n = base, 1
+                while Path(args.get("save_dir") or "runs", args.get("name") or "", version).exists():
+                    n += 1
+                    version = f"{base}-{n}"
+                args["version"] = version
+
+    @staticmethod
+    def _resume_latest_run(config) -> None:
+        loggers = _loggers(config)
+        if not loggers:
+            return
+        args = loggers[0]["init_args"]
+        version = _latest_interrupted_version(args.get("save_dir") or "runs", args.get("name") or "")
+        if version is None:
+            raise InputError(f"--ckpt_path last: no run with a checkpoints/last.ckpt under "
+                             f"{Path(args.get('save_dir') or 'runs', args.get('name') or '')}; pass the checkpoint's "
+                             "path instead (--ckpt_path PATH/last.ckpt)")
+        for logger in loggers:  # continue in that run's folder
+            logger["init_args"]["version"] = version
+        os.environ[_RUN_VERSION_ENV] = version  # DDP processes started later agree on it
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_lightning_class_args(RankingCheckpoint, "checkpoint")
@@ -90,7 +171,7 @@ def _trainer_defaults() -> dict:
     defaults = {
         "default_root_dir": "runs",
         "logger": [
-            {"class_path": "pytorch_lightning.loggers.CSVLogger", "init_args": dict(logger_args)},
+            {"class_path": f"{__name__}.RunCSVLogger", "init_args": dict(logger_args)},
             {"class_path": "pytorch_lightning.loggers.TensorBoardLogger", "init_args": dict(logger_args)},
         ],
         "log_every_n_steps": 10,

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from ltr_cos.errors import InputError
 from ltr_cos.models import RankerConfig
 
-DATA_INFO_KEYS = ("n_features", "objective_names", "normalization", "feature_ids")
+DATA_INFO_KEYS = ("n_features", "objective_names", "normalization", "feature_ids", "n_source_features")
 
 
 def data_info_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -22,6 +22,7 @@ def data_info_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
         "objective_names": list(meta["objective_names"]),
         "normalization": meta.get("normalization"),
         "feature_ids": meta.get("feature_ids"),
+        "n_source_features": meta.get("n_source_features"),
     }
 
 
@@ -66,6 +67,7 @@ class BackboneSettings:
             d_model=self.d_model, n_heads=self.n_heads, n_layers=self.n_layers,
             dim_feedforward=self.dim_feedforward, dropout=self.dropout, normalization=data_info.get("normalization"),
             objective_names=tuple(data_info["objective_names"]), feature_ids=data_info.get("feature_ids"),
+            n_source_features=data_info.get("n_source_features"),
         )
 
 

@@ -223,7 +223,7 @@ def test_export_then_rank_commands(checkpoint, tmp_path):
     ]
     assert main(argv) == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == "qid\tdoc_index\tscore\trank"
+    assert lines[0] == "qid\tdoc_index\tscore\trank\tdocid"
     table = [line.split("\t") for line in lines[1:]]
     assert [int(r[0]) for r in table] == [7, 7, 7, 3, 3, 9, 9]  # first-appearance order, all rows kept
 
@@ -348,6 +348,12 @@ def test_fixed_beta_export_has_no_temperature_input(weight_checkpoint, checkpoin
     argv = ["rank", "--model", str(art), "--input", str(tmp_path / "in.txt"), "--out", str(tmp_path / "o")]
     assert main([*argv, "--weights", "0.3,0.7", "--beta", "2"]) == 2
     assert "no reference ranker to rescale with" in capsys.readouterr().err
-    assert main([*argv, "--weights", "0.3,0.7"]) == 0
+    # the file stops at feature id 2: the model's ids 4 and 5 are missing, scored as 0 only on request
+    assert main([*argv, "--weights", "0.3,0.7"]) == 2
+    assert "missing ids 4-5" in capsys.readouterr().err
+    assert main([*argv, "--weights", "0.3,0.7", "--allow-missing-features"]) == 0
+    assert "2 feature ids the file lacks were scored as 0" in capsys.readouterr().out
+    assert main([*argv, "--weights", "0.3,0.7", "--allow-missing-features"]) == 2  # --out exists now
+    assert "pass --overwrite" in capsys.readouterr().err
     assert main(["export", "--ckpt", str(checkpoint), "--fixed-beta", "--out", str(tmp_path / "t")]) == 2
     assert "--fixed-beta applies to Weight-COS-DPO checkpoints only" in capsys.readouterr().err
