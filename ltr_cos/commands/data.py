@@ -229,6 +229,10 @@ def _info(args) -> int:
         extra = f", {o['fitted']['n_grades']} grades" if "n_grades" in o["fitted"] else ""
         specs.append(text[:-1] + extra + ")")
     print("objectives: " + "; ".join(specs))
+    if "split" in meta:
+        record = meta["split"]
+        held = ", ".join(f"{k} {record['queries'][k]} queries ({f:g})" for k, f in record["fractions"].items())
+        print(f"held out of the train files: {held}; seed {record['seed']}")
     if "download" in meta:
         print(f"downloaded from {meta['download']['url']}")
     _print_summary(meta, args.dir, verb="read")

@@ -109,6 +109,8 @@ def test_vali_and_test_fraction_split_by_query(tmp_path, capsys, qid):
     assert meta["normalization"]["fitted_on"] == "train"
     assert meta["sources"]["vali"][0]["path"] == str(train.resolve())
     assert not [p for p in tmp_path.iterdir() if ".split-" in p.name]  # temporary files removed
+    assert main(["info", str(tmp_path / "d")]) == 0
+    assert "held out of the train files: vali 10 queries (0.2), test 5 queries (0.1); seed 3" in capsys.readouterr().out
     # the same seed gives the same split; another seed another one
     assert main(args("e")) == 0
     assert main(args("f", seed=4)) == 0
