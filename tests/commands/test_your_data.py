@@ -155,3 +155,21 @@ def test_synth_help_lists_presets(capsys):
     assert main(["synth", "-h"]) == 0
     out = capsys.readouterr().out
     assert "mslr-web10k" in out and "mslr-web30k" in out and "synthetic MSLR-like" in out
+
+
+def test_fetch_takes_custom_objectives(monkeypatch, tmp_path, capsys):
+    import ltr_cos.data.fetch as fetch
+
+    seen = {}
+
+    def fake_fetch(name, out, **kwargs):
+        seen.update(kwargs)
+        raise InputError("stop here")
+
+    monkeypatch.setattr(fetch, "fetch_dataset", fake_fetch)
+    assert main(["fetch", "mq2008", "--out", str(tmp_path / "m"), "--objective", "pr=41:quantile"]) == 2
+    assert seen["objectives"] == (MAIN, ObjectiveSpec("pr", 41, "quantile"))
+    assert main(["fetch", "mq2008", "--out", str(tmp_path / "m")]) == 2
+    assert seen["objectives"] is None  # the dataset's own preset
+    assert main(["fetch", "mq2008", "--out", str(tmp_path / "m"), "--objectives", "nope"]) == 2
+    assert "unknown objectives preset 'nope'" in capsys.readouterr().err
