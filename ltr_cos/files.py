@@ -67,6 +67,27 @@ def _ensure_parent(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def _renamed_into_place(path: str | os.PathLike, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary sibling of ``path`` to write; on success fsync it and rename it to ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("the output path is a folder, expected a file name", str(path))
+    if not overwrite and path.exists():
+        raise InputError("output file exists; pass --overwrite to replace it", str(path))
+    _ensure_parent(path)
+    tmp = temporary_sibling(path)
+    try:
+        yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
                 overwrite: bool = True) -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``path`` for writing; on success fsync and rename it into place.
@@ -79,24 +100,9 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         encoding: text encoding (ignored in binary mode).
         overwrite: replace an existing file; when False an existing ``path`` is refused up front.
     """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError("the output path is a folder, expected a file name", str(path))
-    if not overwrite and path.exists():
-        raise InputError("output file exists; pass --overwrite to replace it", str(path))
-    _ensure_parent(path)
-    tmp = temporary_sibling(path)
-    binary = "b" in mode
-    try:
-        with open(tmp, mode, **({} if binary else {"encoding": encoding})) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with _renamed_into_place(path, overwrite) as tmp, \
+            open(tmp, mode, **({} if "b" in mode else {"encoding": encoding})) as handle:
+        yield handle
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True) -> Path:
@@ -115,21 +121,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, overwrite: bool = T
 
 def atomic_save(path: str | os.PathLike, write: Callable[[Path], Any], overwrite: bool = True) -> Path:
     """Let ``write(tmp_path)`` produce a file (e.g. ``torch.save``, ``fig.savefig``), then rename it into place."""
-    path = Path(path)
-    if not overwrite and path.exists():
-        raise InputError("output file exists; pass --overwrite to replace it", str(path))
-    _ensure_parent(path)
-    tmp = temporary_sibling(path)
-    try:
+    with _renamed_into_place(path, overwrite) as tmp:
         write(tmp)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return Path(path)
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -202,13 +196,30 @@ def _publish(tmp: Path, out_dir: Path) -> None:
     _fsync_dir(out_dir.parent)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def remove_stale_temporaries(folder: str | os.PathLike, name: str) -> None:
-    """Remove hidden temporaries of ``name`` left in ``folder`` by a killed run (``.NAME.tmp-*``/``.old-*``)."""
+    """Remove hidden temporaries of ``name`` left in ``folder`` by a killed run (``.NAME.tmp-PID-*``/``.old-*``).
+
+    A temporary whose process is still running belongs to a run in progress and is kept.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return
     for tag in ("tmp", "old"):
-        for stale in folder.glob(f".{name}.{tag}-*"):
+        prefix = f".{name}.{tag}-"
+        for stale in folder.glob(f"{prefix}*"):
+            pid = stale.name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and _pid_alive(int(pid)):
+                continue
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
             else:

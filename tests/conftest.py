@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+# The suite runs on a shared 2-core machine. OpenMP threads that spin while they wait take the cores other
+# jobs need (a busy machine then stretches the suite several times over), and the tests' tiny models gain
+# nothing from a second thread. Set before torch is imported; subprocesses (CLI tests) inherit them.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 
@@ -15,7 +22,8 @@ SHARED_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "sha
 def shared_real() -> Path:
     """Folder of the real LETOR-format files (MQ2008 S1-S5, CRLF copies, Yahoo sample, MSLR rows)."""
     if not (SHARED_REAL / "mq2008" / "S1.txt").exists():
-        pytest.skip(f"real ranking data not found at {SHARED_REAL} (it lives in ../shared beside the repo)")
+        pytest.skip(f"real ranking data not found at {SHARED_REAL} (set LTR_COS_SHARED_DATA to the folder that "
+                    "holds mq2008/S1.txt ... to run these tests)")
     return SHARED_REAL
 
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from ltr_cos.errors import InputError
 
 
-def _parser(synth_presets: list[str] | None = None) -> argparse.ArgumentParser:
-    """The argument parser; ``synth_presets`` (for ``synth -h``) are listed when given, so that the other
-    subcommands do not import the generator."""
+def _parser(dataset_names: list[str] | None = None, synth_presets: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; ``dataset_names`` (for ``fetch -h``) and ``synth_presets`` (for ``synth -h``) are
+    listed only when given, since the fetch module's network imports and the generator would slow every
+    other subcommand's start-up."""
     from ltr_cos.objectives import add_objective_options
 
     parser = argparse.ArgumentParser(prog="ltr-cos data", description="Convert, synthesise, fetch and inspect "
@@ -58,7 +59,7 @@ def _parser(synth_presets: list[str] | None = None) -> argparse.ArgumentParser:
     fet = sub.add_parser("fetch", help="download, verify, unpack and convert a public dataset",
                          description="Download a public learning-to-rank dataset, verify its sha256, unpack "
                          "it and convert one fold to a Parquet dataset folder.")
-    fet.add_argument("name", help="dataset: " + ", ".join(_registry_names()))
+    fet.add_argument("name", help="dataset: " + ", ".join(dataset_names) if dataset_names else "dataset name")
     fet.add_argument("--out", required=True, help="dataset folder to create")
     fet.add_argument("--url", default=None, help="another address (mirror) of the same archive")
     fet.add_argument("--sha256", default=None, help="expected sha256 of the archive")
@@ -243,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``ltr-cos data``; returns the exit status (2 for bad input, with a one-line message)."""
     try:
         argv = sys.argv[1:] if argv is None else argv
-        args = _parser(_synth_presets() if argv[:1] == ["synth"] else None).parse_args(argv)
+        args = _parser(_registry_names() if argv[:1] == ["fetch"] else None,
+                       _synth_presets() if argv[:1] == ["synth"] else None).parse_args(argv)
     except SystemExit as exc:  # -h (0) or a usage error (2, message already printed by argparse)
         return int(exc.code or 0)
     handler = {"convert": _convert, "synth": _synth, "fetch": _fetch, "info": _info}[args.command]

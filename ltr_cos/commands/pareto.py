@@ -160,11 +160,35 @@ def run(args: argparse.Namespace) -> dict:
     return summary
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse bad numbers before anything is loaded or scored."""
+    import math
+
+    from ltr_cos.objectives import grid_step_to_steps
+
+    if not (args.grid_step > 0 and math.isfinite(args.grid_step)):
+        raise InputError(f"--grid-step must be > 0 and divide 1 (0.5, 0.25, 0.1, ...), got {args.grid_step}")
+    try:
+        grid_step_to_steps(args.grid_step)
+    except ValueError as exc:
+        raise InputError(f"--grid-step: {exc}") from None
+    if args.k < 1:
+        raise InputError(f"--k must be >= 1, got {args.k}")
+    for beta in args.beta or []:
+        if not (math.isfinite(beta) and beta > 0):
+            raise InputError(f"--beta must be finite and > 0, got {beta}")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.weights_per_pass is not None and args.weights_per_pass < 1:
+        raise InputError(f"--weights-per-pass must be >= 1, got {args.weights_per_pass}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         from ltr_cos.pareto.select import check_selection_args, select_from_folder
 
+        check_args(args)
         check_selection_args(args.maximize, args.select)  # before the costly profile
         run(args)
         if args.maximize:

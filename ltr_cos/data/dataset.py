@@ -23,8 +23,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from ltr_cos.data.convert import sha256_file
 from ltr_cos.errors import InputError
+from ltr_cos.files import sha256_file
 
 FORMAT_VERSION = 1
 CACHE_DIR = ".cache"

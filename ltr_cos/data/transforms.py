@@ -147,9 +147,14 @@ class NormalizationAccumulator:
         n = features.shape[0]
         if n == 0:
             return
-        t = signed_log1p(features)
+        # signed_log1p in place (copysign(log1p|x|, x) is sign(x) * log1p|x| up to the sign of a zero)
+        x = np.asarray(features, dtype=np.float64)
+        t = np.abs(x)
+        np.log1p(t, out=t)
+        np.copysign(t, x, out=t)
         block_mean = t.mean(axis=0)
-        block_m2 = ((t - block_mean) ** 2).sum(axis=0)
+        np.subtract(t, block_mean, out=t)
+        block_m2 = np.square(t, out=t).sum(axis=0)
         if self.mean is None:
             self.count, self.mean, self.m2 = n, block_mean, block_m2
             return

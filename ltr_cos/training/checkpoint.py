@@ -53,6 +53,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = str(path)
     if not Path(path).is_file():
         raise InputError("checkpoint not found", path)
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):  # torch.save: a zip (or a legacy pickle)
+        raise InputError("cannot read checkpoint safely: not a readable checkpoint file (it is not a torch.save "
+                         "archive; a ltr_cos checkpoint is the best.ckpt or last.ckpt of a run)", path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

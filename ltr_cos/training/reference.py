@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from torch import Tensor
 
-from ltr_cos.losses import approx_ndcg_loss, lambda_loss, listmle_loss, listnet_loss
+from ltr_cos.losses import ApproxNDCGLoss, LambdaLoss, ListMLELoss, ListNetLoss
 from ltr_cos.metrics import NDCGMetric
 from ltr_cos.models import Ranker
 from ltr_cos.training.base import RankingModule
@@ -22,10 +22,10 @@ ReferenceLoss = Literal["listnet", "listmle", "lambdaloss", "approxndcg"]
 
 # An explicit table, not getattr on a string: the choices are visible and typed above.
 REFERENCE_LOSSES = {
-    "listnet": listnet_loss,
-    "listmle": listmle_loss,
-    "lambdaloss": lambda_loss,
-    "approxndcg": approx_ndcg_loss,
+    "listnet": ListNetLoss,
+    "listmle": ListMLELoss,
+    "lambdaloss": LambdaLoss,
+    "approxndcg": ApproxNDCGLoss,
 }
 
 
@@ -56,7 +56,7 @@ class ReferenceModule(RankingModule):
         self.objective_names = list(data_info["objective_names"])
         self.optim, self.evaluation = optim, evaluation
         self.ranker = Ranker(backbone.ranker_config(data_info))
-        self.loss_fn = REFERENCE_LOSSES[loss]
+        self.loss_fn = REFERENCE_LOSSES[loss](objective=MAIN_OBJECTIVE)
         self.val_metrics = self._build_metric()
         self.test_metrics = self._build_metric()
 
@@ -65,7 +65,7 @@ class ReferenceModule(RankingModule):
 
     def training_step(self, batch: RankingBatch, batch_idx: int) -> Tensor:
         scores = self(batch.features, batch.mask)
-        loss = self.loss_fn(scores, batch.labels[..., MAIN_OBJECTIVE], batch.mask)
+        loss = self.loss_fn(scores, batch.labels, batch.mask)
         self._check_finite(loss)
         self.log_train_loss(f"train/loss/{self.objective_names[MAIN_OBJECTIVE]}", loss,
                             int(batch.mask.any(-1).sum()), prog_bar=True)

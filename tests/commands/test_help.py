@@ -10,7 +10,7 @@ from ltr_cos.commands import data, llm, pareto
 
 
 def _parsers():
-    parser = data._parser(data._synth_presets())
+    parser = data._parser(data._registry_names(), data._synth_presets())
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     yield "data", parser
     for name, child in sub.choices.items():

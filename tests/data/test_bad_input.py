@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 
 import pytest
@@ -100,6 +101,31 @@ def test_first_error_wins_over_later_errors_of_other_kinds(tmp_path):
     _assert_at(_error(tmp_path, text), tmp_path / "data.txt", 3, "repeats")
 
 
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_first_bad_line_of_the_file_wins_on_any_number_of_threads(tmp_path, threads):
+    # three bad rows in different chunks; worker threads may reject a later chunk first
+    rows = [f"{i % 3} qid:{i // 5 + 1} 1:{i}.5 2:0.25" for i in range(2000)]
+    rows[1700] = "1 qid:341 1:1 1:2"
+    rows[1500] = "1 qid:301 1:abc 2:0.25"
+    rows[900] = "1 qid:181 1:nan 2:0"
+    err = _error(tmp_path, "\n".join(rows) + "\n", chunk_bytes=2048, threads=threads)
+    _assert_at(err, tmp_path / "data.txt", 901, "not a finite number")
+
+
+def test_bad_line_before_a_read_error_is_reported_first(tmp_path):
+    rows = [f"1 qid:{i // 4 + 1} 1:{i} 2:0.5" for i in range(400)]
+    rows[2] = "1 qid:1 1:oops"
+    path = tmp_path / "cut.txt.gz"
+    path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode())[:-30])  # a truncated download
+    with pytest.raises(InputError) as info:
+        read_libsvm(path, chunk_bytes=256, threads=2)
+    _assert_at(info.value, path, 3, "'oops'")
+    rows[2] = "1 qid:1 1:3 2:0.5"
+    path.write_bytes(gzip.compress(("\n".join(rows) + "\n").encode())[:-30])
+    with pytest.raises(InputError, match="cannot read"):
+        read_libsvm(path, chunk_bytes=256, threads=2)
+
+
 def test_empty_and_comment_only_files(tmp_path):
     err = _error(tmp_path, "")
     assert str(err) == f"{tmp_path / 'data.txt'}: file has no data rows (empty, or only blank and comment lines)"
@@ -147,3 +173,22 @@ def test_bad_gzip(tmp_path):
     path.write_bytes(b"\x1f\x8b" + b"not really gzip")
     with pytest.raises(InputError, match="cannot read"):
         read_libsvm(path)
+
+
+@pytest.mark.parametrize("bad", [
+    "1 qid:3 1:abc 2:0.25", "1 qid:3 1:nan 2:0.25", "1 qid:3 1:1e39 2:0.25", "inf qid:3 1:1 2:0.25",
+    "1 qid:3 01:1 01:0.25", "1 qid:3 1:1 2:", "1 qid:3 1:1 :0.25", "1 qid:3 1:1 1:0.25",
+    "1 qid:3 1::1 2:0.25", "1:1 qid:3 1:1 2:0.25", "1 qid:3.5 1:1 2:0.25", "1 qid:0x3 1:1 2:0.25",
+    "1 qid:99999999999999999999 1:1 2:0.25", "1 qi:3 1:1 2:0.25", "1 1:1 2:0.25 3:1", "1 qid:3 1:1 2:0x1",
+    "1 qid:3 1:1 2:1,5", "1 qid:3 1:1 2:+-1",
+])
+def test_bad_row_among_clean_dense_rows_gets_the_general_paths_message(tmp_path, bad):
+    # well-formed rows in the plainest layout take the quickest path; a bad row among them must get the
+    # same error as when the chunk is parsed the general way (a comment on line 1 forces that way)
+    good = [f"{i % 2} qid:{i // 3 + 1} 1:{i}.5 2:0.25" for i in range(6)]
+    rows = good + [bad] + [f"0 qid:{q} 1:1 2:2" for q in range(4, 8)]
+    plain = _error(tmp_path, "\n".join(rows) + "\n", name="plain.txt", threads=1)
+    rows[0] += " # comment"
+    general = _error(tmp_path, "\n".join(rows) + "\n", name="general.txt", threads=1)
+    assert plain.line == general.line == 7
+    assert str(plain).replace("plain.txt", "general.txt") == str(general)

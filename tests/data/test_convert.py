@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +162,14 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path):
     assert not stale.exists() and is_complete(tmp_path / "ds")
 
 
+def test_temporaries_of_a_running_conversion_are_kept(tmp_path):
+    train, *_ = _dataset(tmp_path, "train.txt", 3, 0.0, 8)
+    live = tmp_path / f".ds.tmp-{os.getpid()}-cafecafe"  # this process is alive
+    live.mkdir()
+    convert_dataset({"train": [train]}, tmp_path / "ds", progress=False)
+    assert live.is_dir() and is_complete(tmp_path / "ds")
+
+
 def test_existing_output_needs_overwrite(tmp_path):
     train, *_ = _dataset(tmp_path, "train.txt", 3, 0.0, 9)
     convert_dataset({"train": [train]}, tmp_path / "ds", progress=False)
@@ -303,3 +314,17 @@ def test_unrecognised_folder(tmp_path):
     _touch(tmp_path / "x" / "other.bin")
     with pytest.raises(InputError, match="no dataset layout recognised"):
         detect_layout(tmp_path / "x")
+
+
+def test_data_convert_command_imports_no_heavy_modules(tmp_path):
+    # the command's start-up counts for small files: no torch, Lightning, pandas, pyarrow.compute's
+    # wrappers, tqdm (without a bar) or the fetch module's network stack
+    train, *_ = _dataset(tmp_path, "train.txt", 3, 0.0, 11)
+    heavy = ("torch", "pytorch_lightning", "pandas", "pyarrow.compute", "tqdm", "ltr_cos.data.fetch")
+    code = (
+        "import sys; from ltr_cos.cli import main;"
+        f"status = main(['data', 'convert', {str(train)!r}, '--out', {str(tmp_path / 'ds')!r}, '--no-progress']);"
+        f"print(status, ','.join(m for m in {heavy!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "0 " and is_complete(tmp_path / "ds")

@@ -11,6 +11,7 @@ import pytest
 from sklearn.datasets import load_svmlight_file
 
 from ltr_cos.data.libsvm import iter_libsvm, read_libsvm, read_query_file, scan_libsvm
+from ltr_cos.data.libsvm.fast import _parse_clean_grid
 
 REAL_FILES = [
     "mq2008/S1.txt",
@@ -86,6 +87,53 @@ def test_chunked_reader_matches_whole_file_and_keeps_queries_whole(shared_real):
     small = read_libsvm(path, chunk_bytes=4096)
     np.testing.assert_array_equal(small.features, whole.features)
     assert scan_libsvm(path, chunk_bytes=50_000) == {"rows": 3635, "queries": 157, "max_feature_id": 46}
+
+
+@pytest.mark.parametrize("threads, chunk_bytes", [(2, 4096), (3, 100_000), (2, 1 << 20)])
+def test_threads_and_chunk_sizes_give_what_one_thread_gives(shared_real, threads, chunk_bytes):
+    for name in ("mq2008/S2.txt", "yahoo_lightgbm_sample/rank.train"):  # dense rows; sparse rows with .query
+        path = shared_real / name
+        one = read_libsvm(path, threads=1)
+        many = read_libsvm(path, threads=threads, chunk_bytes=chunk_bytes)
+        blocks = list(iter_libsvm(path, threads=threads, chunk_bytes=chunk_bytes, n_features=one.n_features))
+        for got in (many, blocks):
+            got = got if isinstance(got, list) else [got]
+            for field in ("qid", "label", "features", "lines"):
+                np.testing.assert_array_equal(np.concatenate([getattr(b, field) for b in got]), getattr(one, field))
+
+
+def test_dense_and_sparse_rows_of_one_file_agree(tmp_path):
+    # rows listing ids 1..F in order take the grid path; reordered or missing ids take the general one
+    dense = "".join(f"{i % 3} qid:{i // 4 + 1} 1:{i} 2:0.5 3:-{i}e-3\n" for i in range(40))
+    mixed = dense.replace("0 qid:3 1:9 2:0.5 3:-9e-3", "0 qid:3 3:-9e-3 1:9 2:0.5")
+    sparse = dense.replace(" 2:0.5 ", " ")
+    (tmp_path / "dense.txt").write_text(dense)
+    (tmp_path / "mixed.txt").write_text(mixed)
+    (tmp_path / "sparse.txt").write_text(sparse)
+    a, b, c = (read_libsvm(tmp_path / f"{n}.txt") for n in ("dense", "mixed", "sparse"))
+    assert mixed != dense
+    np.testing.assert_array_equal(a.features, b.features)
+    np.testing.assert_array_equal(a.features[:, [0, 2]], c.features[:, [0, 2]])
+    assert not c.features[:, 1].any() and a.features[:, 1].all()
+
+
+@pytest.mark.parametrize("with_qid", [True, False])
+def test_plain_dense_layout_reads_as_the_general_path_does(tmp_path, with_qid):
+    # the plainest layout (single spaces, no comments, ids 1..F in order) has its own quick path
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(50, 12)).round(4) * 10.0 ** rng.integers(-3, 4, (50, 12))
+    rows = [f"{i % 5}{f' qid:{i // 7 - 3}' if with_qid else ''} " + " ".join(f"{j + 1}:{v:g}" for j, v in enumerate(r))
+            for i, r in enumerate(values)]
+    (tmp_path / "plain.txt").write_text("\n".join(rows) + "\n")
+    text = (tmp_path / "plain.txt").read_bytes()
+    assert _parse_clean_grid(text, np.frombuffer(text, np.uint8), 1, None) is not None  # the quick path is taken
+    rows[0] += " # comment"
+    (tmp_path / "general.txt").write_text("\n".join(rows) + "\n")
+    for kwargs in ({}, {"n_features": 15}):
+        a, b = (read_libsvm(tmp_path / n, threads=1, **kwargs) for n in ("plain.txt", "general.txt"))
+        for field in ("qid", "label", "features", "lines"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        np.testing.assert_array_equal(a.features[:, :12], values.astype(np.float32))
 
 
 TINY = (

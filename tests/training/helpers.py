@@ -56,7 +56,8 @@ def loader(items, batch_size: int = 16, shuffle: bool = False) -> DataLoader:
                       generator=torch.Generator().manual_seed(0) if shuffle else None)
 
 
-def data_info(n_features: int = 6, objective_names=OBJECTIVES, normalization=None, feature_ids=None) -> dict:
+def data_info(n_features: int = 6, objective_names=OBJECTIVES, normalization=None, feature_ids=None,
+              n_source_features=None) -> dict:
     """The dataset facts a training module is built on (the CLI links them from meta.json)."""
     return {"n_features": n_features, "objective_names": list(objective_names), "normalization": normalization,
-            "feature_ids": feature_ids}
+            "feature_ids": feature_ids, "n_source_features": n_source_features}
