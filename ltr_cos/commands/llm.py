@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = int(COMMANDS[command](rest) or 0)
     except SystemExit as exc:  # -h, or a usage error argparse has printed: no timing line after it
+        if command == "fit":  # the Lightning CLI's own exits (--print_config, -h) stay as they are
+            raise
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except InputError as e:
         print(f"ltr-cos: error: {e}", file=sys.stderr)
