@@ -52,19 +52,19 @@ def convert_fold(source: Path, fold: int | None, work: Path) -> str:
     if (source / "meta.json").exists():
         return str(source)
     layout = detect_layout(source, fold)
-    out = work / f"{source.name}_fold{fold}"
+    out = work / (f"{source.name}_fold{fold}" if fold is not None else source.name)
     convert_dataset(layout.splits, out, objectives="none", overwrite=True, progress=False)
     return str(out)
 
 
-def _check_splits(data_dir: str) -> None:
+def _check_splits(data_dir: str, where: str) -> None:
     from ltr_cos.data import load_meta
     from ltr_cos.errors import InputError
 
     missing = [s for s in ("train", "vali", "test") if s not in load_meta(data_dir)["splits"]]
     if missing:
         raise InputError(f"the benchmark needs train, vali and test splits; missing {', '.join(missing)} (convert "
-                         "with --vali-fraction / --test-fraction to hold them out of train)", data_dir)
+                         "with --vali-fraction / --test-fraction to hold them out of train)", where)
 
 
 def _test_ndcg(score_fn, data_dir: str, k: int = 10) -> float:
@@ -185,7 +185,7 @@ def _main(argv: list[str] | None) -> int:
         bar = progress_bar(total=len(folds) * (len(seeds) * len(archs) + 1), desc="bench_reference", unit="model")
         for fold in folds:
             data_dir = convert_fold(source, fold, work)
-            _check_splits(data_dir)
+            _check_splits(data_dir, str(source))
             for arch in archs:
                 for seed in seeds:
                     bar.set_postfix_str(f"fold {fold} {arch} seed {seed}")

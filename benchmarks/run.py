@@ -177,23 +177,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def check_dataset(dataset: DatasetRun, settings: Settings) -> None:
+def check_dataset(dataset: DatasetRun, settings: Settings, source: str | None = None) -> None:
     """Refuse, before any training, a dataset the benchmark cannot run: no test split, fewer than two
-    auxiliary objectives (no trade-off), or MODPO with more than two."""
+    auxiliary objectives (no trade-off), or MODPO with more than two. Messages name ``source`` (the
+    user's folder) rather than a temporary conversion of it."""
     from ltr_cos.data import load_meta
 
     for fold in dataset.folds:
         meta = load_meta(fold.data_dir)
+        where = source or fold.data_dir
         if "test" not in meta["splits"] or "train" not in meta["splits"]:
             raise InputError(f"the benchmark needs train and test splits, found {', '.join(meta['splits'])} (hold "
-                             "some train queries out with `ltr-cos data convert --test-fraction F`)", fold.data_dir)
+                             "some train queries out with `ltr-cos data convert --test-fraction F`)", where)
         names = meta["objective_names"]
         if len(names) < 3:
             raise InputError(f"the benchmark compares trade-offs between two or more auxiliary objectives; this data "
-                             f"has {', '.join(names)} (add --objective NAME=FEATURE_ID specs)", fold.data_dir)
+                             f"has {', '.join(names)} (add --objective NAME=FEATURE_ID specs)", where)
         if len(names) > 3 and "modpo" in settings.methods:
             raise InputError(f"MODPO is defined here for two auxiliary objectives, the data has {len(names) - 1}; "
-                             "pass --methods without modpo", fold.data_dir)
+                             "pass --methods without modpo", where)
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -234,7 +236,7 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
                 else:
                     print(f"MQ2008 skipped: {mq}/S1.txt not found (pass --real DIR or set LTR_COS_SHARED_DATA)")
         for dataset in datasets:
-            check_dataset(dataset, settings)
+            check_dataset(dataset, settings, None if args.data is None else str(args.data))
         for dataset in datasets:
             out_dir = args.out / dataset.name / run_name
             results = run_dataset(dataset, settings, out_dir, run_name, progress=progress, command=command)

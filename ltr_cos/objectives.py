@@ -164,7 +164,9 @@ def objectives_from_file(path: str) -> tuple[ObjectiveSpec, ...]:
     except OSError as exc:
         raise InputError(f"cannot read objectives file ({exc.strerror})", path) from None
     except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {str(exc).splitlines()[0]}", path) from None
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"not valid YAML ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})", path,
+                         None if mark is None else mark.line + 1) from None
     if isinstance(data, dict) and set(data) == {"objectives"}:
         data = data["objectives"]
     if not isinstance(data, list) or not data:

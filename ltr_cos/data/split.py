@@ -60,12 +60,14 @@ def _rows(path: Path, query_file: Path | None) -> Iterator[tuple[str, str]]:
                                  "--test-fraction split by query", str(path), number)
 
 
-def _counts(fractions: Mapping[str, float], n_queries: int) -> dict[str, int]:
-    counts = {}
+def _check_fractions(fractions: Mapping[str, float]) -> None:
     for split, fraction in fractions.items():
         if not 0.0 < fraction < 1.0:
             raise InputError(f"--{split}-fraction must be between 0 and 1 (exclusive), got {fraction:g}")
-        counts[split] = max(1, round(fraction * n_queries))
+
+
+def _counts(fractions: Mapping[str, float], n_queries: int) -> dict[str, int]:
+    counts = {split: max(1, round(fraction * n_queries)) for split, fraction in fractions.items()}
     if sum(counts.values()) >= n_queries:
         raise InputError(f"--vali-fraction and --test-fraction leave no training query ({n_queries} queries in the "
                          "train files; held out: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
@@ -91,6 +93,7 @@ def split_by_query(
     Returns:
         ({split: [file]}, the record for meta.json).
     """
+    _check_fractions(fractions)
     queries_of = {Path(k).resolve(): Path(v) for k, v in (query_files or {}).items()}
 
     def query_file(path: Path) -> Path | None:

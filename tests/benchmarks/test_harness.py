@@ -154,6 +154,9 @@ def test_cli_user_errors_are_one_line(tiny_dataset, tmp_path, capsys):
     assert "unknown methods" in error("--data", str(raw), "--methods", "cos_dpo,nope")
     assert "--fold 2: this folder has no folds" in error("--data", str(raw), "--folds", "2")
     assert "not a folder" in error("--data", str(tmp_path / "missing"))
+    (raw / "test.txt").unlink()
+    message = error("--data", str(raw), "--objective", "q=132:quantile", "--objective", "c=135:quantile")
+    assert f"error: {raw}: the benchmark needs train and test splits, found train, vali" in message
 
 
 def test_cli_raw_user_folder_with_custom_objectives(tmp_path):
