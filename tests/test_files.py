@@ -38,9 +38,8 @@ def test_folders_are_built_aside_and_replace_only_what_ltr_cos_wrote(tmp_path):
     out = tmp_path / "artifact"
     with atomic_folder(out) as tmp:
         (tmp / "ranker.json").write_text("{}")
-    with pytest.raises(InputError, match="pass --overwrite"):
-        with atomic_folder(out, marker="ranker.json"):
-            pass
+    with pytest.raises(InputError, match="pass --overwrite"), atomic_folder(out, marker="ranker.json"):
+        pass
     with atomic_folder(out, overwrite=True, marker="ranker.json") as tmp:
         (tmp / "ranker.json").write_text('{"v": 2}')
     assert (out / "ranker.json").read_text() == '{"v": 2}'
@@ -48,9 +47,9 @@ def test_folders_are_built_aside_and_replace_only_what_ltr_cos_wrote(tmp_path):
     users = tmp_path / "users"
     users.mkdir()
     (users / "thesis.tex").write_text("years of work")
-    with pytest.raises(InputError, match="replaces only folders that ltr_cos wrote"):
-        with atomic_folder(users, overwrite=True, marker="ranker.json"):
-            pass
+    with pytest.raises(InputError, match="replaces only folders that ltr_cos wrote"), \
+            atomic_folder(users, overwrite=True, marker="ranker.json"):
+        pass
     assert (users / "thesis.tex").read_text() == "years of work"
     with pytest.raises(RuntimeError), atomic_folder(tmp_path / "never") as tmp:
         (tmp / "part").write_text("x")

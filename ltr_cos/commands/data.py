@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ltr_cos.data.limits import MAX_FEATURE_ID
 from ltr_cos.errors import InputError
 
 
@@ -41,6 +42,10 @@ def _parser(dataset_names: list[str] | None = None, synth_presets: list[str] | N
                       help="hold out this share of the train queries as the test split")
     conv.add_argument("--split-seed", type=int, default=0, help="seed of the query split (default 0)")
     conv.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    conv.add_argument("--max-feature-id", type=int, default=MAX_FEATURE_ID, metavar="N",
+                      help=f"refuse feature ids above N, naming file and line (default {MAX_FEATURE_ID:,})")
+    conv.add_argument("--allow-negative-labels", action="store_true",
+                      help="accept negative row labels (refused by default: relevance grades are >= 0)")
     conv.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     syn = sub.add_parser("synth", help="write a synthetic LibSVM dataset",
@@ -148,7 +153,7 @@ def _convert(args) -> int:
                          "objective transforms are fitted on train; name a file train or pass --train FILE")
     if not fractions:
         meta = convert_dataset(splits, args.out, objectives=objectives, query_files=query_files,
-                               overwrite=args.overwrite, progress=not args.no_progress)
+                               overwrite=args.overwrite, progress=not args.no_progress, **_limits(args))
         _print_summary(meta, args.out)
         return 0
     meta = _convert_split(splits, args, objectives, query_files, fractions)
@@ -157,6 +162,11 @@ def _convert(args) -> int:
           + f" of the train files (seed {record['seed']})")
     _print_summary(meta, args.out)
     return 0
+
+
+def _limits(args) -> dict:
+    """The reader's limits given on the command line (feature ids, negative labels)."""
+    return {"max_feature_id": args.max_feature_id, "allow_negative_labels": args.allow_negative_labels}
 
 
 def _convert_split(splits: dict, args, objectives, query_files, fractions: dict) -> dict:
@@ -175,8 +185,7 @@ def _convert_split(splits: dict, args, objectives, query_files, fractions: dict)
     try:
         parts, record = split_by_query(splits["train"], fractions, args.split_seed, work, query_files)
         meta = convert_dataset({**splits, **parts}, out, objectives=objectives, query_files=query_files,
-                               overwrite=args.overwrite,
-                               progress=not args.no_progress)
+                               overwrite=args.overwrite, progress=not args.no_progress, **_limits(args))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sources = [{"path": str(p.resolve()), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in splits["train"]]

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 import ltr_cos
 from ltr_cos.data.libsvm import DEFAULT_CHUNK_BYTES, LibSVMTable, iter_libsvm
+from ltr_cos.data.limits import MAX_FEATURE_ID
 from ltr_cos.data.transforms import NormalizationAccumulator, apply_objectives, fit_objective
 from ltr_cos.errors import InputError
 from ltr_cos.files import atomic_folder, remove_stale_temporaries, sha256_file
@@ -193,6 +194,8 @@ def convert_dataset(
     extra_meta: Mapping[str, object] | None = None,
     cache_bytes: int = 256 << 20,
     threads: int | None = None,
+    max_feature_id: int = MAX_FEATURE_ID,
+    allow_negative_labels: bool = False,
 ) -> dict:
     """Convert LibSVM ranking files to a Parquet dataset folder.
 
@@ -209,6 +212,10 @@ def convert_dataset(
         cache_bytes: parsed features kept in memory between the two passes; the rest is spilled to a
             temporary file in the output's temporary folder (raw float32, deleted before publishing).
         threads: parser threads (default: the available CPUs, at most 8).
+        max_feature_id: feature ids above it are refused with their file and line.
+        allow_negative_labels: accept negative row labels (relevance grades are >= 0; a negative label is
+            refused by default, naming its file and line). Non-integer grades are accepted: NDCG's 2^y - 1
+            gain and the objective transforms use them as they are.
 
     Returns:
         The meta dict also written to ``out_dir/meta.json``.
@@ -230,13 +237,14 @@ def convert_dataset(
         store = _BlockStore(tmp / ".blocks.spill", cache_bytes)
         try:
             return _convert(files_by_split, specs, queries_of, tmp, store, progress, chunk_bytes, threads,
-                            dict(extra_meta or {}))
+                            dict(extra_meta or {}), max_feature_id, allow_negative_labels)
         finally:
             store.close()
 
 
 def _convert(files_by_split, specs, queries_of, tmp: Path, store: _BlockStore, progress: bool, chunk_bytes: int,
-             threads: int | None, extra_meta: dict) -> dict:
+             threads: int | None, extra_meta: dict, max_feature_id: int = MAX_FEATURE_ID,
+             allow_negative_labels: bool = False) -> dict:
     fit_split = "train" if "train" in files_by_split else None
     total_bytes = sum(f.stat().st_size for fs in files_by_split.values() for f in fs)
 
@@ -244,6 +252,7 @@ def _convert(files_by_split, specs, queries_of, tmp: Path, store: _BlockStore, p
     # objectives are fitted on, keep the blocks for pass 2.
     counts: dict[str, dict] = {}
     max_id = 0
+    fit_width: int | None = None  # the train split's largest feature id, once read
     fit_label: list[np.ndarray] = []
     fit_columns: dict[int, list[np.ndarray]] = {s.feature_id: [] for s in specs[1:]}
     with _progress(total_bytes, progress, "reading") as bar:
@@ -252,7 +261,10 @@ def _convert(files_by_split, specs, queries_of, tmp: Path, store: _BlockStore, p
             first_line_of_qid: dict[int, tuple[Path, int]] = {}
             for index, path in enumerate(files):
                 for table in iter_libsvm(path, query_file=queries_of.get(path.resolve()), require_qid=True,
-                                         chunk_bytes=chunk_bytes, threads=threads):
+                                         chunk_bytes=chunk_bytes, threads=threads, max_feature_id=max_feature_id):
+                    _check_labels(table, allow_negative_labels)
+                    if fit_width is not None:
+                        _check_width(table, fit_width, split, fit_split)
                     max_id = max(max_id, table.n_features)
                     starts = np.flatnonzero(np.r_[True, table.qid[1:] != table.qid[:-1]])
                     for q, line in zip(table.qid[starts].tolist(), table.lines[starts].tolist()):
@@ -271,6 +283,8 @@ def _convert(files_by_split, specs, queries_of, tmp: Path, store: _BlockStore, p
                     store.add((split, index), table)
                 bar.update(path.stat().st_size)
             counts[split] = {"rows": rows, "queries": queries}
+            if split == fit_split:
+                fit_width = max_id
 
     for spec in specs[1:]:
         if spec.feature_id > max_id:
@@ -286,6 +300,29 @@ def _convert(files_by_split, specs, queries_of, tmp: Path, store: _BlockStore, p
     keep = np.array([j for j in range(max_id) if j + 1 not in objective_ids], dtype=np.int64)
     return _write(tmp, files_by_split, specs, fitted, keep, max_id, counts, fit_split, store, total_bytes,
                   progress, queries_of, extra_meta)
+
+
+def _check_labels(table: LibSVMTable, allow_negative: bool) -> None:
+    if allow_negative:
+        return
+    negative = np.flatnonzero(table.label < 0)
+    if len(negative):
+        row = int(negative[0])
+        raise InputError(f"label {table.label[row]:g} is negative; relevance grades are 0 or more (NDCG's gain is "
+                         "2^y - 1); pass --allow-negative-labels if your labels really are signed",
+                         table.path, int(table.lines[row]))
+
+
+def _check_width(table: LibSVMTable, fit_width: int, split: str, fit_split: str) -> None:
+    """A split read after the fit split must not use feature ids the fit split never had."""
+    if table.n_features <= fit_width:
+        return
+    wider = np.flatnonzero(table.features[:, fit_width:].any(axis=1))
+    line = int(table.lines[wider[0]]) if len(wider) else None
+    raise InputError(f"the {split} split uses feature ids up to {table.n_features}, but the {fit_split} split only "
+                     f"1..{fit_width}: a model fitted on {fit_split} cannot read ids {fit_width + 1}.."
+                     f"{table.n_features}; convert files with the same features (or drop those columns)",
+                     table.path, line)
 
 
 def _write(tmp: Path, files_by_split, specs, fitted, keep, max_id, counts, fit_split, store: _BlockStore,

@@ -31,6 +31,7 @@ from ltr_cos.data.datamodule import RankingDataModule
 from ltr_cos.errors import InputError
 from ltr_cos.files import atomic_write_text
 from ltr_cos.provenance import git_commit
+from ltr_cos.training.checkpoint import read_checkpoint
 from ltr_cos.training.settings import data_info_from_meta
 
 _RUN_VERSION_ENV = "LTR_COS_RUN_VERSION"
@@ -116,6 +117,18 @@ class LtrCosCLI(LightningCLI):
     interrupted run in its own folder (``metrics.csv`` appended); ``validate``/``test``/``predict`` write a
     folder of their own beside the fit's (``<version>-<command>``).
     """
+
+    def _parse_ckpt_path(self) -> None:
+        """Check a given checkpoint file at once: a missing, foreign or corrupt one is a one-line error.
+
+        Lightning's default also reads the checkpoint's hyperparameters back into the configuration; here the
+        command line and config files say what to build (the checkpoint's ``ltr_cos`` record describes the
+        rankers, and loading its weights checks that they match).
+        """
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path not in (None, "last", "best", "hpc", "registry"):
+            read_checkpoint(ckpt_path)
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand]

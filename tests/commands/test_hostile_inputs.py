@@ -92,6 +92,19 @@ def test_fit_with_a_wrong_reference_is_one_line(checkpoints, tmp_path, capsys, m
         assert message in _one_line_error(capsys, code)
 
 
+def test_fit_with_a_missing_or_corrupt_ckpt_path_is_one_line(tmp_path, capsys, monkeypatch):
+    from tests.reliability.helpers import make_dataset
+
+    data = make_dataset(tmp_path, train_queries=8, vali_queries=4)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corrupt.ckpt").write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    for path, message in ((tmp_path / "missing.ckpt", "checkpoint not found"),
+                          (tmp_path / "corrupt.ckpt", "not a readable checkpoint file")):
+        code = main(["fit", "--model", "ltr_cos.training.ReferenceModule", "--data.data_dir", str(data),
+                     "--trainer.max_epochs", "1", "--ckpt_path", str(path)])
+        assert message in _one_line_error(capsys, code)
+
+
 def test_export_of_a_stage_1_checkpoint(checkpoints, tmp_path, capsys):
     assert main(["export", "--ckpt", str(checkpoints / "reference.ckpt"), "--out", str(tmp_path / "ref")]) == 0
     assert "no beta input" in capsys.readouterr().out

@@ -21,9 +21,12 @@ from ltr_cos.data.libsvm.reader import (
     read_libsvm,
     scan_libsvm,
 )
+from ltr_cos.data.limits import MAX_DENSE_BLOCK_BYTES, MAX_FEATURE_ID
 
 __all__ = [
     "DEFAULT_CHUNK_BYTES",
+    "MAX_DENSE_BLOCK_BYTES",
+    "MAX_FEATURE_ID",
     "LibSVMTable",
     "default_threads",
     "iter_libsvm",

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from ltr_cos.data.limits import MAX_DENSE_BLOCK_BYTES, MAX_FEATURE_ID  # noqa: F401 - MAX_FEATURE_ID re-exported
+
 try:  # the compute kernels alone: importing pyarrow.compute also builds its Python wrappers (tens of ms)
     from pyarrow._compute import CastOptions, call_function
 except ImportError:  # pragma: no cover (a pyarrow that moved them)
     from pyarrow.compute import CastOptions, call_function
 
 _MAX_ID_DIGITS = 9  # feature ids up to 999,999,999 keep int64 arithmetic exact and cheap
+
 _MAX_QID_DIGITS = 18
 _COLON, _HASH, _NEWLINE = 58, 35, 10
 _X_LOWER, _X_UPPER = ord("x"), ord("X")
@@ -71,11 +74,13 @@ def _cast_kernel(strings: pa.Array, to: pa.DataType) -> pa.Array:
 
 
 class _Found(Exception):
-    """A vectorised check failed at chunk line ``line`` (0-based); the precise message comes later."""
+    """A vectorised check failed at chunk line ``line`` (0-based); the precise message comes later, or now
+    when the check already knows it (``message``)."""
 
-    def __init__(self, line: int) -> None:
+    def __init__(self, line: int, message: str | None = None) -> None:
         super().__init__(line)
         self.line = line
+        self.message = message
 
 
 def _cast_or_find(strings: pa.Array, to: pa.DataType, line_of_word) -> np.ndarray:
@@ -537,9 +542,20 @@ def _dense(rows: _Rows, n_features: int) -> np.ndarray:
     return features
 
 
-def _parse_block(chunk: bytes, n_features: int | None) -> _Block:
-    """Parse and densify a chunk of whole lines; raises _Found (chunk line) on the first rejected line."""
-    rows = _parse_chunk_fast(chunk, 1, n_features)
+def _parse_block(chunk: bytes, n_features: int | None, limit: int | None = None) -> _Block:
+    """Parse and densify a chunk of whole lines; raises _Found (chunk line) on the first rejected line.
+
+    ``limit`` is the largest feature id accepted (default: ``n_features``); ``n_features`` fixes the width.
+    """
+    rows = _parse_chunk_fast(chunk, 1, n_features if limit is None else limit)
     max_id = rows.max_id
-    features = _dense(rows, n_features if n_features is not None else max_id)
+    width = n_features if n_features is not None else max_id
+    if rows.dense is None and rows.n * width * 4 > MAX_DENSE_BLOCK_BYTES:
+        row = int(rows.entry_row[np.argmax(rows.entry_col)])
+        raise _Found(int(rows.lines[row]) - 1,
+                     f"feature id {max_id} makes every row {max_id:,} columns wide: this block's {rows.n:,} rows "
+                     f"would take {rows.n * width * 4 / 2**20:,.0f} MB as a dense matrix, far more than the "
+                     f"{len(rows.entry_col):,} values they hold; check this id (--max-feature-id sets the "
+                     "largest id accepted)")
+    features = _dense(rows, width)
     return _Block(rows.lines, rows.label, rows.has_qid, rows.qid, features, max_id, rows.n_lines)

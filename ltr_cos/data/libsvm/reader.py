@@ -22,6 +22,7 @@ import numpy as np
 from ltr_cos.data.libsvm.diagnose import _raise_first_error
 from ltr_cos.data.libsvm.fast import _Block, _Found, _parse_block
 from ltr_cos.data.libsvm.queries import _QidResolver
+from ltr_cos.data.limits import MAX_FEATURE_ID
 from ltr_cos.errors import InputError
 
 # Chunks are cut at line ends. Small chunks keep each chunk's index arrays (several times the text) in
@@ -112,33 +113,43 @@ def _check_path(path: str | os.PathLike) -> Path:
     return path
 
 
-def _try_parse(chunk: bytes, n_features: int | None) -> _Block | _Found:
+def _try_parse(chunk: bytes, n_features: int | None, limit: int) -> _Block | _Found:
     """The parsed block, or the _Found of its first rejected line (runs on a worker thread)."""
     try:
-        return _parse_block(chunk, n_features)
+        return _parse_block(chunk, n_features, limit)
     except _Found as found:
         return found
 
 
-def _iter_blocks(path: Path, n_features: int | None, chunk_bytes: int, threads: int) -> Iterator[_Block]:
+def _iter_blocks(path: Path, n_features: int | None, chunk_bytes: int, threads: int,
+                 max_feature_id: int = MAX_FEATURE_ID) -> Iterator[_Block]:
     """Yield the parsed blocks of a file in file order, their ``lines`` being lines of the file.
 
     Up to ``2 * threads`` chunks are in flight, which bounds memory. Raises the InputError of the first bad
     line of the file.
     """
     first_line = 1
+    limit = n_features if n_features is not None else max_feature_id
 
     def settle(chunk: bytes, result: _Block | _Found) -> _Block:
         nonlocal first_line
         if isinstance(result, _Found):
-            _raise_first_error(chunk, first_line, str(path), n_features, result.line)
+            if result.message is not None:
+                raise InputError(result.message, str(path), first_line + result.line)
+            try:
+                _raise_first_error(chunk, first_line, str(path), limit, result.line)
+            except InputError as exc:
+                if n_features is None and "is out of range" in exc.message:
+                    raise InputError(f"{exc.message}: ids above {max_feature_id:,} are refused unless "
+                                     "--max-feature-id (max_feature_id) allows them", exc.path, exc.line) from None
+                raise
         result.lines += first_line - 1
         first_line += result.n_lines
         return result
 
     if threads <= 1:
         for chunk in _iter_chunks(path, chunk_bytes):
-            yield settle(chunk, _try_parse(chunk, n_features))
+            yield settle(chunk, _try_parse(chunk, n_features, limit))
         return
     pool = ThreadPoolExecutor(threads, thread_name_prefix="ltr_cos-libsvm")
     pending: deque = deque()
@@ -154,7 +165,7 @@ def _iter_blocks(path: Path, n_features: int | None, chunk_bytes: int, threads: 
                 raise
             if chunk is None:
                 break
-            pending.append((chunk, pool.submit(_try_parse, chunk, n_features)))
+            pending.append((chunk, pool.submit(_try_parse, chunk, n_features, limit)))
             if len(pending) > 2 * threads:
                 done, future = pending.popleft()
                 yield settle(done, future.result())
@@ -173,12 +184,13 @@ def _iter_resolved(
     require_qid: bool | None,
     chunk_bytes: int,
     threads: int | None,
+    max_feature_id: int = MAX_FEATURE_ID,
 ) -> Iterator[tuple[_Block, np.ndarray]]:
     """Yield (block, final qid) per chunk, checking everything; raises at the end for file-wide problems."""
     resolver = _QidResolver(
         path, Path(query_file) if query_file is not None else None, require_qid, query_file is not None
     )
-    for block in _iter_blocks(path, n_features, chunk_bytes, threads or default_threads()):
+    for block in _iter_blocks(path, n_features, chunk_bytes, threads or default_threads(), max_feature_id):
         if block.n:
             yield block, resolver.resolve(block)
     resolver.finish()
@@ -203,6 +215,7 @@ def read_libsvm(
     require_qid: bool | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     threads: int | None = None,
+    max_feature_id: int = MAX_FEATURE_ID,
 ) -> LibSVMTable:
     """Read a whole LibSVM ranking file into memory.
 
@@ -211,6 +224,8 @@ def read_libsvm(
         query_file: LightGBM ``.query`` file for a file without ``qid:``; by default ``<path>.query`` is
             used when it exists and the rows have no qid.
         n_features: number of feature columns; ids above it are an error. Default: the largest id seen.
+        max_feature_id: without ``n_features``, the largest feature id accepted (a larger one is refused with
+            its file and line; default 1,000,000).
         require_qid: True: every row needs ``qid:`` (or a query file). None/False: a file with neither is
             read as one query with qid 0. Rows with and without ``qid:`` mixed are always an error.
         chunk_bytes: text parsed per step (bounds the temporary index arrays).
@@ -224,7 +239,8 @@ def read_libsvm(
     """
     path = _check_path(path)
     qids, labels, lines, dense = [], [], [], []
-    for block, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes, threads):
+    for block, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes, threads,
+                                        max_feature_id):
         qids.append(qid)
         labels.append(block.label)
         lines.append(block.lines)
@@ -253,6 +269,7 @@ def iter_libsvm(
     require_qid: bool | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     threads: int | None = None,
+    max_feature_id: int = MAX_FEATURE_ID,
 ) -> Iterator[LibSVMTable]:
     """Stream a LibSVM ranking file as blocks of whole queries, in bounded memory.
 
@@ -276,7 +293,8 @@ def iter_libsvm(
         return LibSVMTable(np.concatenate(qid), np.concatenate(label), _stack(list(feats), width), width, name,
                            np.concatenate(lines))
 
-    for block, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes, threads):
+    for block, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes, threads,
+                                        max_feature_id):
         whole = (qid, block.label, block.lines, block.features)
         starts = np.flatnonzero(qid[1:] != qid[:-1]) + 1  # where the block's later queries start
         start = 0
@@ -302,12 +320,14 @@ def scan_libsvm(
     require_qid: bool | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     threads: int | None = None,
+    max_feature_id: int = MAX_FEATURE_ID,
 ) -> dict:
     """Check a whole file without keeping it: returns {rows, queries, max_feature_id}."""
     path = _check_path(path)
     n_rows = n_queries = max_id = 0
     last = None
-    for block, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes, threads):
+    for block, qid in _iter_resolved(path, query_file, n_features, require_qid, chunk_bytes, threads,
+                                        max_feature_id):
         n_rows += block.n
         n_queries += int(np.count_nonzero(qid[1:] != qid[:-1])) + int(qid[0] != last)
         last = int(qid[-1])
