@@ -28,11 +28,16 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
+# make benchmark DATA=DIR OBJECTIVES="f31=31:quantile f28inv=28:quantile:invert" (or OBJECTIVES=mslr2, a
+# preset, or OBJECTIVES=objectives.yaml); ARGS passes anything else to benchmarks.run.
 QUICK ?=
 DATA ?=
+OBJECTIVES ?=
 PRESET ?=
+ARGS ?=
 benchmark: install
-	$(PY) -m benchmarks.run $(if $(QUICK),--quick) $(if $(DATA),--data $(DATA)) $(if $(PRESET),--preset $(PRESET))
+	$(PY) -m benchmarks.run $(if $(QUICK),--quick) $(if $(DATA),--data $(DATA)) $(if $(PRESET),--objectives $(PRESET)) \
+		$(foreach o,$(OBJECTIVES),$(if $(findstring =,$(o)),--objective $(o),--objectives $(o))) $(ARGS)
 
 lint: install
 	$(PY) -m ruff check ltr_cos tests benchmarks

@@ -191,10 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.real / "mq2008" / "S1.txt").exists():
         print(f"skipped: MQ2008 not found at {args.real}/mq2008 (pass --real DIR or set LTR_COS_SHARED_DATA)")
         return 0
-    from tqdm.auto import tqdm
-
     from ltr_cos.data.convert import convert_dataset
     from ltr_cos.data.layouts import detect_layout
+    from ltr_cos.progress import progress_bar
 
     results = []
     with tempfile.TemporaryDirectory(prefix="ltr_cos_bench_speed_") as tmp:
@@ -203,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         contenders = [c for c in args.contenders.split(",") if c]
         plans = [b for b in args.batching.split(",") if b]
         jobs = [(plan, name) for plan in plans for name in contenders]
-        for plan, name in tqdm(jobs, desc="bench_train_speed", unit="run"):
+        for plan, name in progress_bar(jobs, desc="bench_train_speed", unit="run"):
             cmd = [sys.executable, "-m", "benchmarks.bench_train_speed", "--worker", name, "--data", data_dir,
                    "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
                    "--batching", plan]

@@ -14,6 +14,7 @@ uses the objective-2 policy, see ``ltr_cos.losses.modpo``); LightGBM trains one 
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
@@ -28,13 +29,22 @@ from benchmarks.jobs import (
     job_cos_dpo,
     job_dpo_ls,
     job_lightgbm,
+    job_lightgbm_relevance,
     job_modpo,
     job_reference,
     job_single,
     job_soup,
     run_isolated,
 )
-from benchmarks.report import aggregate, hardware, plot_results, render_markdown, summarize_run, write_json_atomic
+from benchmarks.report import (
+    aggregate,
+    hardware,
+    plot_results,
+    render_markdown,
+    summarize_run,
+    write_json_atomic,
+    write_method_artifacts,
+)
 from benchmarks.settings import (  # noqa: F401 - the harness's public names
     ALL_METHODS,
     FULL,
@@ -48,6 +58,7 @@ from benchmarks.settings import (  # noqa: F401 - the harness's public names
     Settings,
 )
 from ltr_cos.files import atomic_write_text
+from ltr_cos.progress import progress_bar
 from ltr_cos.provenance import git_commit
 
 
@@ -58,8 +69,6 @@ def run_dataset(dataset: DatasetRun, s: Settings, out_dir: Path, run_name: str, 
     Returns:
         The results dict (as written to ``out_dir/results.json``).
     """
-    from tqdm.auto import tqdm
-
     out_dir.mkdir(parents=True, exist_ok=True)
     # Import the training stack once here: every forked job inherits it instead of importing it again.
     import pytorch_lightning  # noqa: F401
@@ -91,12 +100,14 @@ def run_dataset(dataset: DatasetRun, s: Settings, out_dir: Path, run_name: str, 
         "grid": _grid(len(names) - 1, s).tolist(),
         "folds": [f.name for f in dataset.folds],
         "seeds": list(s.seeds),
-        "stage1": {"reference": {"runs": []}, **({"allrank": {"runs": []}} if "allrank" in s.methods else {})},
+        "stage1": {"reference": {"runs": []}, **({"allrank": {"runs": []}} if "allrank" in s.methods else {}),
+                   **({"lightgbm": {"runs": []}} if "lightgbm" in s.methods else {})},
         "methods": {m: {"runs": []} for m in grid_methods},
     }
     needs_single = any(m in grid_methods for m in ("dpo_soup", "modpo"))
-    steps = len(dataset.folds) * len(s.seeds) * (1 + needs_single + len(grid_methods) + ("allrank" in s.methods))
-    bar = tqdm(total=steps, desc=dataset.name, unit="job", disable=not progress, dynamic_ncols=True)
+    steps = len(dataset.folds) * len(s.seeds) * (1 + needs_single + len(grid_methods) + ("allrank" in s.methods)
+                                                 + ("lightgbm" in s.methods))
+    bar = progress_bar(total=steps, enabled=progress, desc=dataset.name, unit="job", dynamic_ncols=True)
     with tempfile.TemporaryDirectory(prefix="ltr_cos_bench_") as scratch:
         for fold in dataset.folds:
             for seed in s.seeds:
@@ -130,8 +141,17 @@ def run_dataset(dataset: DatasetRun, s: Settings, out_dir: Path, run_name: str, 
                 if "allrank" in s.methods:
                     peer = step("allRank", job_allrank)
                     results["stage1"]["allrank"]["runs"].append({"fold": fold.name, "seed": seed, **peer})
+                if "lightgbm" in s.methods:
+                    peer = step("LightGBM (relevance)", job_lightgbm_relevance)
+                    results["stage1"]["lightgbm"]["runs"].append({"fold": fold.name, "seed": seed, **peer})
                 summaries = summarize_run(runs, ref["ndcg"], names, s.k) if runs else {}
+                kept = out_dir / "runs" / f"{fold.name}_seed{seed}"
+                kept.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(ckpt, kept / "reference.ckpt")
                 for method, run in runs.items():
+                    checkpoint = run.pop("checkpoint", None)
+                    write_method_artifacts(kept / method, method, run, summaries[method], names, s.k, ref["ndcg"],
+                                           checkpoint)
                     results["methods"][method]["runs"].append(
                         {"fold": fold.name, "seed": seed, **run, "summary": summaries[method]})
     bar.close()

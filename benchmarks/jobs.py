@@ -224,14 +224,16 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
     pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
     module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt))
     clock = _Clock()
-    _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
+    trainer = _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
     peak = _peak_rss_mb()  # training peak; the batched grid evaluation below needs more
+    ckpt = str(Path(work) / "cos_dpo.ckpt")
+    trainer.save_checkpoint(ckpt)
     grid = _grid(module.n_weights, s)
     loaded = module.loaded()
     # two weights per pass bounds evaluation memory on long test lists (evaluation is not timed)
     table = evaluate_grid(loaded, _test_batches(data_dir), grid, ks=(s.k,), empty=s.empty_rule, weights_per_pass=2)
     ndcgs = [{n: float(row[f"ndcg@{s.k}/{n}"]) for n in names} for _, row in table.iterrows()]
-    return {"grid": _grid_rows(grid, module.weighted_objectives, ndcgs), "models_trained": 1,
+    return {"grid": _grid_rows(grid, module.weighted_objectives, ndcgs), "models_trained": 1, "checkpoint": ckpt,
             "train_wall_s": clock.wall, "train_cpu_s": clock.cpu, "peak_rss_mb": peak, **_rss_extra()}
 
 
@@ -343,6 +345,29 @@ def job_lightgbm(data_dir: str, s: Settings, seed: int, work: str) -> dict:
         ndcgs.append({n: float(values[f"ndcg@{s.k}/{n}"]) for n in names})
     return {"grid": _grid_rows(grid, weighted, ndcgs), "models_trained": len(grid), "train_wall_s": clock.wall,
             "train_cpu_s": clock.cpu, "peak_rss_mb": peak, **_rss_extra()}
+
+
+def job_lightgbm_relevance(data_dir: str, s: Settings, seed: int, work: str) -> dict:
+    """Stage-1 peer: LightGBM lambdarank on the main objective alone (gains 2^y - 1), early stopping on vali."""
+    from benchmarks.peers.lightgbm_peer import booster_scores, flatten_items, train_lambdarank
+    from ltr_cos.metrics import NDCGMetric
+
+    meta = _meta(data_dir)
+    names = meta["objective_names"]
+    train = flatten_items(_dataset_items(data_dir, "train"))
+    vali = flatten_items(_dataset_items(data_dir, "vali")) if "vali" in meta["splits"] else None
+    clock = _Clock()
+    with clock:
+        # the main label with weight 1 and steps = 1: plain lambdarank
+        booster = train_lambdarank(train, [0], [1.0], 1, vali, s.lgb_rounds, s.lgb_learning_rate, s.lgb_leaves,
+                                   early_stopping=s.lgb_early_stopping, seed=seed, threads=s.threads)
+    peak = _peak_rss_mb()
+    metric = NDCGMetric(names, ks=(s.k,), empty=s.empty_rule)
+    for batch in _test_batches(data_dir):
+        metric.update(booster_scores(booster, batch), batch.labels, batch.mask)
+    values = metric.compute()
+    return {"ndcg": {n: float(values[f"ndcg@{s.k}/{n}"]) for n in names}, "models_trained": 1,
+            "train_wall_s": clock.wall, "train_cpu_s": clock.cpu, "peak_rss_mb": peak, **_rss_extra()}
 
 
 def job_allrank(data_dir: str, s: Settings, seed: int, work: str) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.settings import METHOD_LABELS
+from benchmarks.settings import METHOD_LABELS, STAGE1_LABELS
 from ltr_cos.files import atomic_write_text
 
 
@@ -81,7 +81,7 @@ def aggregate(results: dict) -> None:
     for entry in results["methods"].values():
         figures = [_run_figures(run) for run in entry["runs"]]
         entry["aggregate"] = {key: _stats([f[key] for f in figures]) for key in AGGREGATE_KEYS}
-    for name in ("reference", "allrank"):
+    for name in ("reference", "allrank", "lightgbm"):
         entry = results["stage1"].get(name)
         if entry and entry["runs"]:
             main = results["objectives"][0]
@@ -176,7 +176,7 @@ def render_markdown(results: dict) -> str:
     for name, entry in results["stage1"].items():
         a = entry.get("aggregate")
         if a:
-            lines.append(f"| {METHOD_LABELS[name]} | {_pm(a['main_ndcg'])} | {_pm(a['train_cpu_s'], '{:.1f}')} | "
+            lines.append(f"| {STAGE1_LABELS[name]} | {_pm(a['main_ndcg'])} | {_pm(a['train_cpu_s'], '{:.1f}')} | "
                          f"{_pm(a['train_wall_s'], '{:.1f}')} | {_pm(a['peak_rss_mb'], '{:.0f}')} |")
     lines += ["", "## Targets", ""]
     lines += _target_lines(results)
@@ -216,6 +216,9 @@ def _target_lines(results: dict) -> list[str]:
         if key in r:
             lines.append(f"- stage 1 CPU time reference/allRank: {r[key]['ratio_of_means']:.3f} "
                          f"(reference arch `{results['settings']['arch']}`, allRank Transformer)")
+    if st.get("lightgbm", {}).get("aggregate") and st.get("reference", {}).get("aggregate"):
+        a, b = st["reference"]["aggregate"]["main_ndcg"]["mean"], st["lightgbm"]["aggregate"]["main_ndcg"]["mean"]
+        lines.append(f"- stage 1: reference NDCG {a:.4f} vs LightGBM lambdarank {b:.4f} (diff {a - b:+.4f})")
     best = _best_method(results, "hv_common_nadir_auxiliary")
     if best and best != "cos_dpo":
         lines.append(f"- COS-DPO does not have the highest HV (common nadir, aux): {METHOD_LABELS[best]} does.")
@@ -246,6 +249,39 @@ def plot_results(results: dict, out_path: Path) -> Path | None:
     return plot_front(tables, x, y, out_path, title=f"{results['dataset']}: mean front over folds and seeds",
                       reference_point={x: ref_point[x], y: ref_point[y]},
                       caption=f"test NDCG@{k}, empty rule {results['settings']['empty_rule']}; X = reference ranker")
+
+
+def write_method_artifacts(folder: Path, method: str, run: dict, summary: dict, names: Sequence[str], k: int,
+                           reference_ndcg: dict[str, float], checkpoint: str | None = None) -> None:
+    """One method's files of one (fold, seed), as ``ltr-cos pareto`` writes them: pareto.csv (NDCG@k of every
+    objective at every grid weight), summary.json (``ltr_cos.pareto.summary.summarize_grid``), front.png
+    (two auxiliary objectives) or scatter_matrix.png (more), and the trained checkpoint when the method
+    has one model (COS-DPO: ``<method>.ckpt``)."""
+    import shutil
+
+    from ltr_cos.pareto.plots import plot_front, plot_scatter_matrix
+    from ltr_cos.pareto.summary import ndcg_column
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = _table(run["grid"], names, k)
+    columns = list(table)
+    rows = [",".join(columns)] + [",".join(f"{float(table[c][i]):.6g}" for c in columns)
+                                  for i in range(len(run["grid"]))]
+    atomic_write_text(folder / "pareto.csv", "\n".join(rows) + "\n")
+    write_json_atomic(summary, folder / "summary.json")
+    weighted = list(names[1:])
+    ref = {ndcg_column(n, k): float(reference_ndcg[n]) for n in names}
+    if len(weighted) == 2:
+        x, y = ndcg_column(weighted[0], k), ndcg_column(weighted[1], k)
+        plot_front({METHOD_LABELS[method]: table}, x, y, folder / "front.png",
+                   title=f"{METHOD_LABELS[method]}: test NDCG@{k}", reference_point={x: ref[x], y: ref[y]},
+                   caption="X = reference ranker")
+    else:
+        cols = [ndcg_column(n, k) for n in names]
+        plot_scatter_matrix(table, cols, folder / "scatter_matrix.png", title=f"{METHOD_LABELS[method]}: test "
+                            f"NDCG@{k}", reference_point=[ref[c] for c in cols])
+    if checkpoint is not None:
+        shutil.copyfile(checkpoint, folder / f"{method}.ckpt")
 
 
 def write_json_atomic(obj: Any, path: Path) -> None:

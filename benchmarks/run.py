@@ -2,13 +2,17 @@
 
 With no arguments it runs the built-in synthetic MSLR preset (objectives ``mslr2``: quality 132 and
 url_clicks 135) and, when MQ2008 is found (--real DIR or LTR_COS_SHARED_DATA), MQ2008 (all 5 folds, preset ``mq2008``).
-``--data DIR --preset mslr`` runs a user's MSLR / Yahoo / LETOR folder instead (a converted ltr_cos
-dataset folder, or raw files in a layout ``ltr_cos.data.layouts`` recognises).
+``--data DIR`` runs a user's folder instead: a converted ltr_cos dataset folder (its objectives are read
+from its meta.json), or raw files in a layout ``ltr_cos.data.layouts`` recognises, converted with
+``--objectives PRESET|FILE.yaml`` or repeated ``--objective NAME=FEATURE_ID[:quantile][:invert]`` (as
+``ltr-cos data convert``).
 
-Usage:
-    .venv/bin/python -m benchmarks.run [--quick] [--data DIR] [--preset mslr] [--seeds 0,1,2] [--folds 1,2]
+Usage (from the repository root, or with it on PYTHONPATH; ``benchmarks`` is not installed):
+    .venv/bin/python -m benchmarks.run [--quick] [--data DIR] [--objective f31=31:quantile ...] [--seeds 0,1,2]
 
-Results: benchmarks/results/<dataset>/<run>/{results.json, results.md, front.png}.
+Results: benchmarks/results/<dataset>/<run>/{results.json, results.md, front.png}, and per fold and seed
+runs/<fold>_seed<seed>/: reference.ckpt and, per method, pareto.csv, summary.json, front.png
+(COS-DPO also its trained checkpoint cos_dpo.ckpt).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from datetime import datetime
 from pathlib import Path
 
 from benchmarks.harness import ALL_METHODS, FULL, QUICK, REPO_ROOT, DatasetRun, Fold, Settings, run_dataset
+from ltr_cos.errors import InputError
 
 DEFAULT_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
 # Objectives presets a user folder can be converted with; ``mslr`` means the two-auxiliary MSLR variant
 # here (m = 2, the 11-point grid), as the benchmark is defined for m = 2.
 PRESET_ALIASES = {"mslr": "mslr2", "mslr2": "mslr2", "mq2008": "mq2008", "letor": "mq2008"}
+DEFAULT_USER_OBJECTIVES = "mslr2"
 
 
 # Synthetic MSLR sizes (queries in train, vali, test): large enough to learn the auxiliary columns,
@@ -56,22 +62,55 @@ def synthetic_dataset(work: Path, sizes: tuple[int, int, int], seed: int = 7,
     return Fold("synthetic", str(out))
 
 
-def converted_folds(source: Path, preset: str, work: Path, folds: list[int] | None,
+def converted_folds(source: Path, objectives, work: Path, folds: list[int] | None,
                     progress: bool = True) -> list[Fold]:
-    """Fold dataset folders for ``source``: used as they are when already converted, else converted."""
+    """Fold dataset folders for ``source``: used as they are when already converted, else converted with
+    ``objectives`` (a preset name or ObjectiveSpecs). ``folds`` None: the layout's default (fold 1 of a
+    FoldN/ or S1..S5 layout; no fold for files named train/vali/test)."""
     from ltr_cos.data.convert import convert_dataset
     from ltr_cos.data.layouts import detect_layout
 
+    if not source.is_dir():
+        raise InputError("not a folder", str(source))
     if (source / "meta.json").exists():
+        if folds:
+            raise InputError("is a converted dataset folder (one fold); leave out --folds", str(source))
         return [Fold(source.name, str(source))]
     out = []
-    for k in folds or [1]:
+    for k in folds or [None]:
         layout = detect_layout(source, k)
         name = f"Fold{layout.fold}" if layout.fold is not None else source.name
         target = work / f"{source.name}_{name}"
-        convert_dataset(layout.splits, target, objectives=preset, overwrite=True, progress=progress)
+        convert_dataset(layout.splits, target, objectives=objectives, overwrite=True, progress=progress)
         out.append(Fold(name, str(target)))
     return out
+
+
+def describe_objectives(meta: dict) -> str:
+    """``objectives relevance (label, raw); f31 (feature 31, quantile)``: what a dataset folder's meta.json holds."""
+    from ltr_cos.objectives import ObjectiveSpec
+
+    specs = [ObjectiveSpec.from_dict({k: v for k, v in o.items() if k != "fitted"}) for o in meta["objectives"]]
+    return "objectives " + "; ".join(spec.describe() for spec in specs)
+
+
+def user_objectives(args: argparse.Namespace):
+    """The objectives of ``--data`` from --objectives / --objective / the older --preset (a preset name or
+    ObjectiveSpecs); None for a converted folder, whose objectives are fixed in its meta.json."""
+    from ltr_cos.objectives import objectives_from_options
+
+    chosen = args.objectives
+    if args.preset is not None:
+        if chosen is not None:
+            raise InputError("give --objectives or --preset (its older name), not both")
+        chosen = args.preset
+    chosen = PRESET_ALIASES.get(chosen, chosen)
+    if (args.data / "meta.json").exists():
+        if chosen is not None or args.objective:
+            raise InputError("is converted already, with fixed objectives; leave out --objectives/--objective "
+                             "(or give the raw files)", str(args.data))
+        return None
+    return objectives_from_options(chosen, args.objective, default=DEFAULT_USER_OBJECTIVES)
 
 
 def _ints(text: str) -> list[int]:
@@ -82,9 +121,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small version (1 seed, fewer epochs, smaller data)")
     p.add_argument("--data", type=Path, help="a user's dataset folder (raw LibSVM layout or converted)")
-    p.add_argument("--preset", default="mslr", help="objectives preset of --data (mslr = quality + url_clicks)")
+    from ltr_cos.objectives import add_objective_options
+
+    add_objective_options(p, f"{DEFAULT_USER_OBJECTIVES} for raw --data; a converted folder keeps its own")
+    p.add_argument("--preset", default=None, help=argparse.SUPPRESS)  # the older name of --objectives
     p.add_argument("--name", help="dataset name of --data in the results folder (default: the folder name)")
-    p.add_argument("--folds", type=_ints, help="folds of --data (default 1) or of MQ2008 (default 1-5; quick: 1)")
+    p.add_argument("--folds", type=_ints, help="folds of --data (default: fold 1 of a fold layout) or of MQ2008 "
+                   "(default 1-5; quick: 1)")
     p.add_argument("--seeds", type=_ints, help="training seeds (default 0,1,2; quick: 0)")
     p.add_argument("--methods", help=f"comma list out of {','.join(ALL_METHODS)}")
     p.add_argument("--datasets", default="synthetic,mq2008",
@@ -103,6 +146,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The run's Settings; an unknown method is a user error."""
+    try:
+        return _settings(args)
+    except ValueError as exc:
+        raise InputError(f"--methods: {exc}") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
     s = QUICK if args.quick else FULL
     changes = {}
     if args.seeds:
@@ -117,7 +168,37 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; user errors (bad --data, objectives, methods) print one line and return 2."""
     args = parse_args(argv)
+    try:
+        return _run(args, argv)
+    except InputError as exc:
+        print(f"python -m benchmarks.run: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def check_dataset(dataset: DatasetRun, settings: Settings, source: str | None = None) -> None:
+    """Refuse, before any training, a dataset the benchmark cannot run: no test split, fewer than two
+    auxiliary objectives (no trade-off), or MODPO with more than two. Messages name ``source`` (the
+    user's folder) rather than a temporary conversion of it."""
+    from ltr_cos.data import load_meta
+
+    for fold in dataset.folds:
+        meta = load_meta(fold.data_dir)
+        where = source or fold.data_dir
+        if "test" not in meta["splits"] or "train" not in meta["splits"]:
+            raise InputError(f"the benchmark needs train and test splits, found {', '.join(meta['splits'])} (hold "
+                             "some train queries out with `ltr-cos data convert --test-fraction F`)", where)
+        names = meta["objective_names"]
+        if len(names) < 3:
+            raise InputError(f"the benchmark compares trade-offs between two or more auxiliary objectives; this data "
+                             f"has {', '.join(names)} (add --objective NAME=FEATURE_ID specs)", where)
+        if len(names) > 3 and "modpo" in settings.methods:
+            raise InputError(f"MODPO is defined here for two auxiliary objectives, the data has {len(names) - 1}; "
+                             "pass --methods without modpo", where)
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     settings = settings_from_args(args)
     progress = not args.no_progress
     run_name = args.run or datetime.now().strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
@@ -128,10 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         datasets: list[DatasetRun] = []
         if args.data is not None:
-            preset = PRESET_ALIASES.get(args.preset, args.preset)
-            folds = converted_folds(args.data, preset, work, args.folds, progress)
-            datasets.append(DatasetRun(args.name or args.data.name, folds, f"user data {args.data} (objectives "
-                                                                             f"preset {preset})"))
+            from ltr_cos.data import load_meta
+
+            objectives = user_objectives(args)
+            folds = converted_folds(args.data, objectives, work, args.folds, progress)
+            datasets.append(DatasetRun(args.name or args.data.name, folds, f"user data {args.data}, "
+                                       + describe_objectives(load_meta(folds[0].data_dir))
+                                       + (f" (preset {objectives})" if isinstance(objectives, str) else "")))
         else:
             wanted = [d.strip() for d in args.datasets.split(",") if d.strip()]
             if "synthetic" in wanted:
@@ -152,10 +236,13 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     print(f"MQ2008 skipped: {mq}/S1.txt not found (pass --real DIR or set LTR_COS_SHARED_DATA)")
         for dataset in datasets:
+            check_dataset(dataset, settings, None if args.data is None else str(args.data))
+        for dataset in datasets:
             out_dir = args.out / dataset.name / run_name
             results = run_dataset(dataset, settings, out_dir, run_name, progress=progress, command=command)
             print(f"\n{(out_dir / 'results.md').read_text()}")
-            print(f"written: {out_dir}/results.json, results.md, front.png")
+            print(f"written: {out_dir}/results.json, results.md, front.png; per fold, seed and method: "
+                  f"{out_dir}/runs/")
             del results
     print(f"benchmark finished in {time.perf_counter() - started:.0f} s")
     return 0

@@ -16,6 +16,12 @@ METHOD_LABELS = {
     "reference": "reference ranker (ours)",
     "allrank": "allRank Transformer",
 }
+# Stage-1 rankers (the main objective only), keys of results["stage1"].
+STAGE1_LABELS = {
+    "reference": METHOD_LABELS["reference"],
+    "allrank": METHOD_LABELS["allrank"],
+    "lightgbm": "LightGBM lambdarank (main objective only)",
+}
 ALL_METHODS = (*GRID_METHODS, "allrank")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

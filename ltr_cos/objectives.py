@@ -53,6 +53,11 @@ class ObjectiveSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """``f28inv (feature 28, quantile, inverted)``: the spec in words, for reports."""
+        where = "label" if self.feature_id is None else f"feature {self.feature_id}"
+        return f"{self.name} ({where}, {self.transform}{', inverted' if self.invert else ''})"
+
     @classmethod
     def from_dict(cls, d: dict) -> ObjectiveSpec:
         return cls(**d)
@@ -94,6 +99,135 @@ def preset(name: str) -> tuple[ObjectiveSpec, ...]:
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown objectives preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+OBJECTIVE_SPEC_FORMAT = "NAME=FEATURE_ID[:raw|log1p|quantile][:invert][:bins=N]"
+
+
+def parse_objective_spec(text: str) -> ObjectiveSpec:
+    """``"f28inv=28:quantile:invert:bins=3"`` -> an auxiliary ``ObjectiveSpec``; the one spec parser.
+
+    Raises:
+        InputError: naming the part of the spec that is wrong.
+    """
+    from ltr_cos.errors import InputError
+
+    where = f"--objective {text!r}"
+    name, sep, rest = str(text).partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise InputError(f"{where}: expected {OBJECTIVE_SPEC_FORMAT}, e.g. f31=31:quantile")
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise InputError(f"{where}: name {name!r} must be letters, digits, '_' or '-'")
+    parts = [part.strip() for part in rest.split(":")]
+    try:
+        feature_id = int(parts[0])
+    except ValueError:
+        raise InputError(f"{where}: feature id {parts[0]!r} is not a whole number (1-based LibSVM feature id)") from None
+    if feature_id < 1:
+        raise InputError(f"{where}: feature id {feature_id} must be >= 1 (LibSVM feature ids are 1-based)")
+    options: dict = {}
+    for part in parts[1:]:
+        key = part.split("=", 1)[0]
+        if key in options or (key in ("raw", "log1p", "quantile") and "transform" in options):
+            raise InputError(f"{where}: {part!r} given twice (or two transforms)")
+        if part in ("raw", "log1p", "quantile"):
+            options["transform"] = part
+        elif part == "invert":
+            options["invert"] = True
+        elif key == "bins":
+            try:
+                options["bins"] = int(part.split("=", 1)[1])
+            except (IndexError, ValueError):
+                raise InputError(f"{where}: {part!r} must be bins=N with a whole number N >= 2") from None
+            if options["bins"] < 2:
+                raise InputError(f"{where}: {part!r}: bins must be >= 2")
+        else:
+            raise InputError(f"{where}: unknown part {part!r}; expected raw, log1p, quantile, invert or bins=N")
+    if "bins" in options and options.get("transform") != "quantile":
+        raise InputError(f"{where}: bins=N needs the quantile transform")
+    return ObjectiveSpec(name, feature_id, options.get("transform", "raw"), options.get("invert", False),
+                         options.get("bins", 5))
+
+
+def objectives_from_file(path: str) -> tuple[ObjectiveSpec, ...]:
+    """Auxiliary objectives from a YAML (or JSON) file: a list, or ``objectives:`` holding a list, of spec
+    strings (``f31=31:quantile``) or mappings with ``name``, ``feature_id`` and optionally ``transform``,
+    ``invert``, ``n_bins``."""
+    import yaml
+
+    from ltr_cos.errors import InputError
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except OSError as exc:
+        raise InputError(f"cannot read objectives file ({exc.strerror})", path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(f"not valid YAML ({getattr(exc, 'problem', None) or str(exc).splitlines()[0]})", path,
+                         None if mark is None else mark.line + 1) from None
+    if isinstance(data, dict) and set(data) == {"objectives"}:
+        data = data["objectives"]
+    if not isinstance(data, list) or not data:
+        raise InputError("expected a list of objectives (or 'objectives:' holding one)", path)
+    specs = []
+    for i, item in enumerate(data, 1):
+        if isinstance(item, str):
+            try:
+                specs.append(parse_objective_spec(item))
+            except InputError as exc:
+                raise InputError(f"objective {i}: {exc}", path) from None
+            continue
+        allowed = {"name", "feature_id", "transform", "invert", "n_bins"}
+        if not isinstance(item, dict) or not {"name", "feature_id"} <= set(item) or set(item) - allowed:
+            raise InputError(f"objective {i} must be a spec string or a mapping with name and feature_id "
+                             f"(and optionally transform, invert, n_bins), got {item!r}", path)
+        if not isinstance(item["feature_id"], int) or isinstance(item["feature_id"], bool):
+            raise InputError(f"objective {i}: feature_id must be a whole number, got {item['feature_id']!r}", path)
+        try:
+            specs.append(ObjectiveSpec(**{**item, "name": str(item["name"])}))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"objective {i}: {exc}", path) from None
+    return tuple(specs)
+
+
+def objectives_from_options(objectives: str | None, objective: list[str] | None,
+                            default: str | None = "none") -> str | tuple[ObjectiveSpec, ...] | None:
+    """What ``--objectives`` (a preset name or a YAML file) and repeated ``--objective`` specs ask for.
+
+    Returns:
+        A preset name, or the specs with the main objective (the row label) first; ``default`` when
+        neither option is given.
+
+    Raises:
+        InputError: both options, an unknown preset, or a bad spec.
+    """
+    from ltr_cos.errors import InputError
+
+    if objective and objectives is not None:
+        raise InputError("give --objectives (a preset or a YAML file) or --objective specs, not both")
+    if objective:
+        return (MAIN, *(parse_objective_spec(text) for text in objective))
+    if objectives is None:
+        return default
+    if objectives.endswith((".yaml", ".yml", ".json")):
+        return (MAIN, *objectives_from_file(objectives))
+    if objectives not in PRESETS:
+        raise InputError(f"unknown objectives preset {objectives!r}; choose one of {sorted(PRESETS)}, give a "
+                         f"YAML file, or --objective {OBJECTIVE_SPEC_FORMAT}")
+    return objectives
+
+
+def add_objective_options(parser, default_help: str) -> None:
+    """Add ``--objectives`` and the repeatable ``--objective`` to an argparse parser (read them with
+    ``objectives_from_options``)."""
+    parser.add_argument("--objectives", default=None, metavar="PRESET|FILE.yaml",
+                        help=f"objectives preset ({', '.join(sorted(PRESETS))}) or a YAML file of objectives "
+                        f"(default: {default_help})")
+    parser.add_argument("--objective", action="append", default=[], metavar="SPEC",
+                        help=f"an auxiliary objective from a feature column, {OBJECTIVE_SPEC_FORMAT} "
+                        "(repeatable; e.g. --objective f31=31:quantile --objective f28inv=28:quantile:invert)")
 
 
 # One tolerance for "sums to 1" everywhere (CLI, loader, server, training): weights typed with a few

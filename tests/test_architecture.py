@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ltr_cos"
 
 # Lower layers never import higher ones; packages of one layer never import each other.
 LAYERS = {
-    "types": 0, "objectives": 0, "errors": 0, "files": 0, "provenance": 0,
+    "types": 0, "objectives": 0, "errors": 0, "files": 0, "provenance": 0, "progress": 0,
     "losses": 1, "metrics": 1, "models": 1, "data": 1, "pareto": 1,
     "training": 2, "export": 2,
     "llm": 3,
@@ -25,6 +25,8 @@ CONFINED = {
     "onnx": ("export/",),
     "onnxruntime": ("export/",),
     "allrank": (),
+    # progress bars go through ltr_cos.progress (terminals only); the converter and downloads check it too
+    "tqdm": ("progress.py", "data/convert.py", "data/fetch.py"),
     "pytorch_lightning": ("training/", "data/datamodule.py", "llm/", "commands/"),
     "lightning": ("training/", "data/datamodule.py", "llm/", "commands/"),
     "fastapi": ("serve/", "commands/serve.py"),

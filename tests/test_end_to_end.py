@@ -63,10 +63,18 @@ def test_fit_pareto_export_rank(tmp_path, monkeypatch):
     assert ckpt.is_file()
 
     # pareto: the documented files and summary keys, one grid row per lattice point and beta
+    from ltr_cos.pareto import plots
+
+    drawn = {}
+    original = plots.plot_front
+    monkeypatch.setattr(plots, "plot_front", lambda tables, **kw: drawn.update(tables=list(tables), **kw) or
+                        original(tables, **kw))
     _cli("pareto", "--ckpt", str(ckpt), "--data", "data", "--split", "test", "--grid-step", "0.25",
          "--beta", "0.5", "2", "--out", "pareto")  # fmt: skip
     out = tmp_path / "pareto"
     assert {"pareto.csv", "front.csv", "summary.json", "front.png"} <= {p.name for p in out.iterdir()}
+    assert drawn["tables"] == ["COS-DPO, beta=0.5", "COS-DPO, beta=2"] and "beta 0.5, 2" in drawn["title"]
+    assert {"scatter_matrix_beta0.5.png", "scatter_matrix_beta2.png"} <= {p.name for p in out.iterdir()}
     grid = list(csv.DictReader((out / "pareto.csv").read_text().splitlines()))
     assert len(grid) == 5 * 2 and {float(r["beta"]) for r in grid} == {0.5, 2.0}
     for name in meta["objective_names"]:

@@ -70,12 +70,12 @@ def _add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt", action="append", help="a prompt (repeatable)")
     p.add_argument("--prompts", help="file of prompts: .txt (one a line) or JSONL/Parquet with 'prompt'")
     p.add_argument("--limit", type=int, default=None, help="use the first N prompts")
-    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--max-new-tokens", type=int, default=64, help="longest response in tokens (default 64)")
     p.add_argument("--sample", action="store_true", help="sample (seeded) instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (with --sample; default 1)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (with --sample; default 1)")
+    p.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 ... (default cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampled decoding (default 0)")
 
 
 def _gen_kwargs(args, template: str) -> dict:
@@ -84,7 +84,8 @@ def _gen_kwargs(args, template: str) -> dict:
 
 
 def _generate(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ltr-cos llm generate", description="generate at chosen weights")
+    p = argparse.ArgumentParser(prog="ltr-cos llm generate", description="Generate responses from an "
+                                "`ltr-cos llm fit` checkpoint at chosen objective weights (or from the reference).")
     _add_generation_args(p)
     p.add_argument("--weights", help="comma-separated weights on the simplex, in the order of the checkpoint's "
                         "weighted objectives")
@@ -121,15 +122,18 @@ def _generate(argv: list[str]) -> int:
 
 
 def _pareto(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ltr-cos llm pareto", description="score generations over the weight grid")
+    p = argparse.ArgumentParser(prog="ltr-cos llm pareto", description="Generate at every weight of a "
+                                "simplex grid and score the responses with one reward per objective; writes "
+                                "pareto.csv, summary.json and generations.jsonl.")
     _add_generation_args(p)
     p.add_argument("--reward", action="append", required=True, metavar="OBJECTIVE=SPEC",
                    help="reward of one objective: rule:NAME, dpo:CHECKPOINT, or a sequence-classification "
                         "model folder [#LOGIT_INDEX] (repeat for each objective)")
-    p.add_argument("--grid-step", type=float, default=0.25)
+    p.add_argument("--grid-step", type=float, default=0.25, help="simplex lattice step (default 0.25: 5 points "
+                   "for two objectives)")
     p.add_argument("--beta", type=float, action="append", help="beta value(s), for beta-conditioned policies")
     p.add_argument("--out", required=True, help="output folder (pareto.csv, summary.json, generations.jsonl)")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     args = p.parse_args(argv)
     from ltr_cos.llm.checkpoint import load_llm_checkpoint
     from ltr_cos.llm.pareto import evaluate_grid, parse_reward, summarize_rewards, write_csv
@@ -174,24 +178,27 @@ def _pareto(argv: list[str]) -> int:
 
 
 def _demo(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="ltr-cos llm demo", description="SmolLM2-135M CPU demo (see docs/llm.md)")
+    p = argparse.ArgumentParser(prog="ltr-cos llm demo", description="SmolLM2-135M CPU demo (see "
+                                "docs/llm.md): a short COS-DPO run trading brevity for courtesy, then generations "
+                                "on held-out questions at two weights.")
     p.add_argument("--out", default="runs/llm_demo", help="folder for data, checkpoint and generations")
-    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--steps", type=int, default=150, help="optimiser steps (default 150)")
     p.add_argument("--lr", type=float, default=5e-4, help="learning rate of the LoRA adapters")
     p.add_argument("--beta", type=float, default=0.1, help="DPO temperature (larger stays nearer the reference)")
     p.add_argument("--sft-weight", type=float, default=2.0,
                    help="weight of the likelihood anchor on each objective's best answer (0 = plain COS-DPO)")
     p.add_argument("--prompt-lr", type=float, default=3e-3, help="learning rate of the hyper-prompt MLP")
     p.add_argument("--base", default="smollm2", help="base model spec (smollm2, or random:llama for a quick try)")
-    p.add_argument("--max-new-tokens", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-new-tokens", type=int, default=32, help="longest response in tokens (default 32)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     args = p.parse_args(argv)
     from ltr_cos.llm.demo import run_demo
+    from ltr_cos.progress import on_terminal
 
     print(f"training COS-DPO on {args.base} for {args.steps} steps (objectives brevity, courtesy) ...", flush=True)
     result = run_demo(args.out, steps=args.steps, lr=args.lr, beta=args.beta, base=args.base,
                       max_new_tokens=args.max_new_tokens, seed=args.seed, sft_weight=args.sft_weight,
-                      prompt_lr=args.prompt_lr, progress=True)
+                      prompt_lr=args.prompt_lr, progress=on_terminal(sys.stdout))
     print(f"\ntrained {args.steps} steps in {result['train_s']:.0f} s; generations on held-out questions:")
     for i, prompt in enumerate(result["prompts"]):
         print(f"\n  Q: {prompt}")
@@ -230,10 +237,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.time()
     try:
-        return int(COMMANDS[command](rest) or 0)
+        code = int(COMMANDS[command](rest) or 0)
+    except SystemExit as exc:  # -h, or a usage error argparse has printed: no timing line after it
+        if command == "fit":  # the Lightning CLI's own exits (--print_config, -h) stay as they are
+            raise
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except InputError as e:
         print(f"ltr-cos: error: {e}", file=sys.stderr)
         return 2
-    finally:
-        if command != "fit":
-            print(f"({command} took {time.time() - started:.0f} s)", file=sys.stderr)
+    if command != "fit":
+        print(f"({command} took {time.time() - started:.0f} s)", file=sys.stderr)
+    return code

@@ -18,10 +18,14 @@ from ltr_cos.files import atomic_folder, check_replaceable
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ltr-cos pareto", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="ltr-cos pareto", description="Profile a COS-DPO checkpoint over the weight "
+                                "simplex: NDCG of every objective at every grid weight of one split; writes "
+                                "pareto.csv, front.csv, summary.json and front.png (one curve per --beta) or "
+                                "scatter_matrix.png (more than two weighted objectives).")
     p.add_argument("--ckpt", required=True, help="checkpoint of a COS-DPO run (CosDpoModule)")
     p.add_argument("--data", required=True, help="dataset folder written by `ltr-cos data convert`")
-    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--split", default="test", choices=("train", "vali", "test"), help="split to evaluate "
+                   "(default: test)")
     p.add_argument("--grid-step", type=float, default=0.1, help="simplex lattice step (default 0.1: 11 points for m=2)")
     p.add_argument("--beta", type=float, nargs="+", default=None,
                    help="run-time temperature(s); default: the model's own beta")
@@ -29,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gain", choices=("exp2", "linear"), default="exp2", help="NDCG gain (default 2^y-1)")
     p.add_argument("--empty", choices=("drop", "one", "zero"), default="drop",
                    help="score of a query with no positive gain (default: drop it)")
-    p.add_argument("--batch-size", type=int, default=64, help="queries per forward pass")
+    p.add_argument("--batch-size", type=int, default=64, help="queries per forward pass (default 64)")
     p.add_argument("--weights-per-pass", type=int, default=None,
                    help="grid weights per forward pass (default: the whole grid at once)")
     p.add_argument("--overlay", action="append", default=[], metavar="NAME=PARETO_CSV",
@@ -48,13 +52,13 @@ def run(args: argparse.Namespace) -> dict:
     import pandas as pd
     import torch
     from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
 
     from ltr_cos.data.collate import collate_queries
     from ltr_cos.data.dataset import LengthSortedSampler, RankingDataset, load_meta
     from ltr_cos.files import sha256_file
     from ltr_cos.objectives import grid_step_to_steps, simplex_lattice
     from ltr_cos.pareto.summary import summarize_grid
+    from ltr_cos.progress import progress_bar
     from ltr_cos.training import load_ranker_from_checkpoint
     from ltr_cos.training.evaluate import evaluate_grid, evaluate_reference
 
@@ -88,11 +92,11 @@ def run(args: argparse.Namespace) -> dict:
     ks = sorted({1, 5, 10, args.k})
     torch.set_grad_enabled(False)
 
-    ref_point = evaluate_reference(loaded.reference, tqdm(loader, desc="reference ranker", leave=False),
+    ref_point = evaluate_reference(loaded.reference, progress_bar(loader, desc="reference ranker", leave=False),
                                    info["objective_names"], ks, args.gain, args.empty)
     tables = []
     for beta in args.beta or [None]:
-        bar = tqdm(total=len(loader), desc=f"grid of {len(grid)} weights" + (f", beta={beta}" if beta else ""))
+        bar = progress_bar(total=len(loader), desc=f"grid of {len(grid)} weights" + (f", beta={beta}" if beta else ""))
         tables.append(evaluate_grid(loaded, loader, grid, beta=beta, ks=ks, gain=args.gain, empty=args.empty,
                                     weights_per_pass=args.weights_per_pass, progress=lambda n, bar=bar: bar.update(1)))
         bar.close()
@@ -131,13 +135,20 @@ def run(args: argparse.Namespace) -> dict:
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
         from ltr_cos.pareto import plots
 
-        main_table = table[table["beta"] == table["beta"].iloc[0]]
+        # one curve (and one scatter matrix) per run-time beta, each named by its beta
+        by_beta_rows = {float(b): group for b, group in table.groupby("beta", sort=False)}
+        betas = ", ".join(f"{b:g}" for b in by_beta_rows)
         if len(weighted) == 2:
-            plots.plot_front({"COS-DPO": main_table, **overlays}, x=weighted_cols[0], y=weighted_cols[1],
-                             out_path=tmp / "front.png", title=f"Pareto front ({args.split}, NDCG@{args.k})",
+            plots.plot_front({**{f"COS-DPO, beta={b:g}": g for b, g in by_beta_rows.items()}, **overlays},
+                             x=weighted_cols[0], y=weighted_cols[1], out_path=tmp / "front.png",
+                             title=f"Pareto front ({args.split}, NDCG@{args.k}; beta {betas})",
                              reference_point=(ref_point[weighted_cols[0]], ref_point[weighted_cols[1]]))
         if len(weighted) > 2 or len(names) > len(weighted):
-            plots.plot_scatter_matrix(main_table, ndcg_cols, tmp / "scatter_matrix.png")
+            for b, group in by_beta_rows.items():
+                name = "scatter_matrix.png" if len(by_beta_rows) == 1 else f"scatter_matrix_beta{b:g}.png"
+                plots.plot_scatter_matrix(group, ndcg_cols, tmp / name, title=f"COS-DPO grid ({args.split}, "
+                                          f"NDCG@{args.k}, beta={b:g})",
+                                          reference_point=[ref_point[c] for c in ndcg_cols])
     print(f"{len(table)} grid rows, {int(front_mask.sum())} on the front of the weighted objectives -> {out}")
     shown = table[[*(f"weight/{name}" for name in weighted), "beta", *ndcg_cols]].copy()
     shown.columns = [c.replace("weight/", "w_") for c in shown.columns]

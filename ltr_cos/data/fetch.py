@@ -14,7 +14,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 import urllib.error
@@ -117,8 +116,10 @@ REGISTRY: dict[str, DatasetSource] = {
 def _bar(total: int | None, initial: int, enabled: bool, desc: str):
     from tqdm import tqdm
 
+    from ltr_cos.progress import on_terminal
+
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=desc,
-                disable=not enabled or not sys.stderr.isatty(), leave=False)
+                disable=not (enabled and on_terminal()), leave=False)
 
 
 def _check_hex(sha256: str | None) -> str | None:

@@ -147,6 +147,9 @@ def detect_layout(folder: str | Path, fold: int | None = None) -> Layout:
 
     splits = _by_split_name(files)
     if splits:
+        if fold is not None:
+            raise InputError(f"--fold {fold}: this folder has no folds (FoldN/, S1..S5 or Yahoo sets), only files "
+                             f"named by split ({', '.join(splits)}); leave out --fold", str(folder))
         return Layout("split-files", splits, None, ", ".join(
             f"{s} = {'+'.join(p.name for p in fs)}" for s, fs in splits.items()))
 
@@ -170,6 +173,9 @@ def assign_files(paths: Iterable[str | Path], fold: int | None = None) -> Layout
         if len(parts) != len(paths):
             raise InputError("--fold with S1..S5 files: give only the five part files")
         return _from_parts(parts, fold, str(paths[0].parent))
+    if fold is not None:
+        raise InputError(f"--fold {fold}: the files are not S1..S5 parts, so there are no folds to choose; "
+                         "leave out --fold")
     splits: dict[str, list[Path]] = {}
     for p in paths:
         splits.setdefault(split_of_name(p.name) or "train", []).append(p)

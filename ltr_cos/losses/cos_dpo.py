@@ -28,11 +28,15 @@ class CosDpoOutput(NamedTuple):
         per_objective: float [m], mean L_k over the queries valid for objective k (0 if none); attached
             to the graph (detach it for logging).
         valid_fraction: float [m], fraction of the B queries valid for objective k.
+        valid_count: float [m], number of queries valid for objective k (the weight of ``per_objective[k]``
+            in an epoch mean); the loss of a batch with no valid query for any objective is 0 and carries
+            no gradient.
     """
 
     loss: Tensor
     per_objective: Tensor
     valid_fraction: Tensor
+    valid_count: Tensor
 
 
 def cos_dpo_loss(
@@ -75,7 +79,7 @@ def cos_dpo_loss(
         gain, tau: ListNet target options.
         ties, generator, top_k: PL options.
     Returns:
-        CosDpoOutput(loss scalar, per_objective [m], valid_fraction [m]).
+        CosDpoOutput(loss scalar, per_objective [m], valid_fraction [m], valid_count [m]).
     """
     objectives = list(objectives)
     if labels.dim() != 3:
@@ -112,4 +116,4 @@ def cos_dpo_loss(
         has_any = valid.any(-1)
         mean_cos = torch.where(has_any, cosine, torch.zeros_like(cosine)).sum() / has_any.sum().clamp_min(1)
         loss = loss - cosine_lambda * mean_cos
-    return CosDpoOutput(loss, per_objective, valid_fraction)
+    return CosDpoOutput(loss, per_objective, valid_fraction, v.sum(0))

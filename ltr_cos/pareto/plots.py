@@ -60,23 +60,41 @@ def plot_front(
     caption: str | None = None,
     n_annotations: int = 3,
 ) -> Path:
-    """Two-objective front of one or more methods' weight grids.
+    """Two-objective front of one or more methods' weight grids, written to ``out_path`` (see
+    ``front_figure`` for the arguments).
+
+    Returns:
+        The written path.
+    """
+    fig = front_figure(tables, x, y, title, reference_point, caption, n_annotations)
+    return _save_atomic(fig, out_path)
+
+
+def front_figure(
+    tables: Mapping[str, Table],
+    x: str,
+    y: str,
+    title: str,
+    reference_point: Sequence[float] | Mapping[str, float] | None = None,
+    caption: str | None = None,
+    n_annotations: int = 3,
+):
+    """The figure of ``plot_front``: a two-objective front of one or more methods' weight grids.
 
     Every grid point is drawn (dominated ones hollow); the non-dominated points of each method are
     joined in order of ``x``. The first method's front is annotated with its weights at a few points.
 
     Args:
         tables: method name -> grid table (columns ``x``, ``y`` and optional ``weight/*``); one legend
-            entry per method.
+            entry per method (or per temperature of one method: ``COS-DPO, beta=0.5``...).
         x, y: column names of the two objectives (both maximised).
-        out_path: PNG file to write.
         title: figure title.
         reference_point: (x, y) values, or a mapping with keys ``x`` and ``y``; marked and printed.
         caption: extra text under the figure (k, empty-query rule, data split...).
         n_annotations: how many front points of the first method get a weight label.
 
     Returns:
-        The written path.
+        A matplotlib Figure.
     """
     if not tables:
         raise ValueError("plot_front needs at least one table")
@@ -121,7 +139,7 @@ def plot_front(
     if lines:
         fig.text(0.5, 0.01, "\n".join(lines), ha="center", va="bottom", fontsize=8)
     fig.tight_layout(rect=(0, 0.03 * (len(lines) + 1) if lines else 0, 1, 1))
-    return _save_atomic(fig, out_path)
+    return fig
 
 
 def plot_scatter_matrix(
@@ -132,23 +150,40 @@ def plot_scatter_matrix(
     reference_point: Sequence[float] | Mapping[str, float] | None = None,
     caption: str | None = None,
 ) -> Path:
-    """Pairwise scatter matrix of a grid over m > 2 objectives.
+    """Pairwise scatter matrix of a grid over m > 2 objectives, written to ``out_path`` (see
+    ``scatter_matrix_figure``).
 
-    Off-diagonal panel (i, j) plots column ``objectives[j]`` (x) against ``objectives[i]`` (y), points
-    non-dominated over all the given objectives filled, the rest hollow; the diagonal shows each
-    objective's histogram over the grid.
+    Returns:
+        The written path.
+    """
+    return _save_atomic(scatter_matrix_figure(table, objectives, title, reference_point, caption), out_path)
+
+
+def scatter_matrix_figure(
+    table: Table,
+    objectives: Sequence[str],
+    title: str | None = None,
+    reference_point: Sequence[float] | Mapping[str, float] | None = None,
+    caption: str | None = None,
+):
+    """The figure of ``plot_scatter_matrix``: a pairwise scatter matrix of a grid over m > 2 objectives.
+
+    Off-diagonal panel (i, j) plots column ``objectives[j]`` (x) against ``objectives[i]`` (y). Each point
+    is coloured by its grid weight on the x-axis objective (``weight/<name>`` for an ``ndcg@k/<name>``
+    column; grey where that objective carries no weight, as the main one), with a colour bar; points
+    non-dominated over all the given objectives have a black edge. The diagonal panel of an objective is
+    its histogram over the grid (y axis: number of grid points).
 
     Args:
         table: grid table with the ``objectives`` columns.
         objectives: column names (all maximised).
-        out_path: PNG file to write.
         title: figure title.
         reference_point: one value per objective (sequence in ``objectives`` order, or mapping by
             column name); drawn as a black cross in every panel and printed under the figure.
         caption: extra text under the figure.
 
     Returns:
-        The written path.
+        A matplotlib Figure.
     """
     objectives = list(objectives)
     m = len(objectives)
@@ -162,32 +197,50 @@ def plot_scatter_matrix(
                else np.asarray(reference_point, dtype=np.float64).reshape(-1))
         if len(ref) != m:
             raise ValueError(f"reference point has {len(ref)} values for {m} objectives")
+    weight_of = {}
+    for c in objectives:
+        column = WEIGHT_PREFIX + str(c).split("/", 1)[-1]
+        if column in table:
+            weight_of[c] = _values(table, column)
     size = 2.2 * m
-    fig = _new_figure(size, size + 0.4)
+    fig = _new_figure(size + 0.8, size + 0.6)
     axes = fig.subplots(m, m, squeeze=False)
+    colored = None
     for i in range(m):
         for j in range(m):
             ax = axes[i][j]
             if i == j:
                 ax.hist(values[:, i], bins=min(15, max(3, len(values) // 3)), color="C0", alpha=0.7)
+                ax.set_title(f"{objectives[i]}", fontsize=7)
+                ax.set_ylabel("grid points", fontsize=7)
             else:
-                ax.scatter(values[~front, j], values[~front, i], facecolors="none", edgecolors="C0", s=12,
-                           linewidths=0.8)
-                ax.scatter(values[front, j], values[front, i], color="C3", s=14)
+                w = weight_of.get(objectives[j])
+                style = dict(c=w, cmap="viridis", vmin=0.0, vmax=1.0) if w is not None else dict(color="0.6")
+                points = ax.scatter(values[:, j], values[:, i], s=14, linewidths=np.where(front, 1.0, 0.0),
+                                    edgecolors="black", **style)
+                if w is not None:
+                    colored = points
                 if ref is not None:
                     ax.scatter([ref[j]], [ref[i]], marker="X", color="black", s=40)
+                if j == 0 or (i == 0 and j == 1):
+                    ax.set_ylabel(objectives[i], fontsize=8)
             if i == m - 1:
                 ax.set_xlabel(objectives[j], fontsize=8)
-            if j == 0:
-                ax.set_ylabel(objectives[i], fontsize=8)
             ax.tick_params(labelsize=7)
-    lines = [f"{int(front.sum())}/{len(values)} grid points non-dominated (filled)"]
+    lines = [f"{int(front.sum())}/{len(values)} grid points non-dominated (black edge); diagonal: histogram "
+             "of each objective over the grid"]
     if ref is not None:
         lines.append("reference point: " + ", ".join(f"{c} = {_fmt(v)}" for c, v in zip(objectives, ref)))
     if caption:
         lines.append(caption)
-    if title:
-        fig.suptitle(title)
+    fig.suptitle(title or f"Grid over {m} objectives")
     fig.text(0.5, 0.005, "\n".join(lines), ha="center", va="bottom", fontsize=8)
-    fig.tight_layout(rect=(0, 0.02 + 0.02 * len(lines), 1, 0.97 if title else 1))
-    return _save_atomic(fig, out_path)
+    if colored is None:
+        fig.tight_layout(rect=(0, 0.02 + 0.02 * len(lines), 1, 0.97))
+    else:  # room on the right for one colour bar shared by every panel
+        fig.subplots_adjust(left=0.1, bottom=0.1 + 0.02 * len(lines), top=0.92, right=0.84, wspace=0.35,
+                            hspace=0.45)
+        bar = fig.colorbar(colored, cax=fig.add_axes((0.88, 0.3, 0.02, 0.4)))
+        bar.set_label("grid weight on the x-axis objective", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
+    return fig

@@ -43,6 +43,13 @@ class RankingModule(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_end("test", self.test_metrics)
 
+    def log_train_loss(self, name: str, value: Tensor, queries: int, prog_bar: bool = False) -> None:
+        """Log a training loss as its epoch mean weighted by ``queries``, the number of queries the batch's
+        value averages over (so a last batch of one query counts once, not as much as a full batch). A
+        batch with no such query (its value is a placeholder 0) is left out."""
+        if queries > 0:
+            self.log(name, value.detach(), on_step=False, on_epoch=True, prog_bar=prog_bar, batch_size=queries)
+
     def _check_finite(self, loss: Tensor) -> None:
         # Stop at once rather than let one NaN batch corrupt every weight through the optimiser.
         if not torch.isfinite(loss):

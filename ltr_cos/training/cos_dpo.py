@@ -137,9 +137,12 @@ class CosDpoModule(RankingModule):
         scores = self(batch.features, batch.mask, weights, log_beta)
         out = self.loss_fn(scores, ref_scores, batch.labels, batch.mask, weights, beta, self.objective_columns)
         self._check_finite(out.loss)
-        self.log("train/loss", out.loss, prog_bar=True, batch_size=batch.batch_size)
-        for name, value in zip(self.weighted_objectives, out.per_objective):
-            self.log(f"train/loss/{name}", value, batch_size=batch.batch_size)
+        # epoch means weighted by the queries each value averages: a batch whose queries all have equal
+        # labels (loss 0, no gradient) does not pull the logged mean towards 0
+        counts = out.valid_count.tolist()
+        self.log_train_loss("train/loss", out.loss, int(max(counts)), prog_bar=True)
+        for name, value, count in zip(self.weighted_objectives, out.per_objective, counts):
+            self.log_train_loss(f"train/loss/{name}", value, int(count))
         return out.loss
 
     def _grid_scores(self, batch: RankingBatch) -> Tensor:

@@ -64,5 +64,5 @@ class ModpoModule(CosDpoModule):
         options = {"gain": loss_fn.gain, "tau": loss_fn.tau} if loss_fn.form == "listnet" else {}
         loss = modpo_loss(z, batch.labels[..., self.objective_columns[0]], batch.mask, loss_fn.form, **options)
         self._check_finite(loss)
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch.batch_size)
+        self.log_train_loss("train/loss", loss, batch.batch_size, prog_bar=True)
         return loss

@@ -67,8 +67,8 @@ class ReferenceModule(RankingModule):
         scores = self(batch.features, batch.mask)
         loss = self.loss_fn(scores, batch.labels, batch.mask)
         self._check_finite(loss)
-        self.log(f"train/loss/{self.objective_names[MAIN_OBJECTIVE]}", loss, prog_bar=True,
-                 batch_size=batch.batch_size)
+        self.log_train_loss(f"train/loss/{self.objective_names[MAIN_OBJECTIVE]}", loss,
+                            int(batch.mask.any(-1).sum()), prog_bar=True)
         return loss
 
     def _eval_step(self, batch: RankingBatch, metric: NDCGMetric) -> None:

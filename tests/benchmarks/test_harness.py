@@ -105,3 +105,84 @@ def test_cli_runs_a_user_folder(tiny_dataset, tmp_path):
     _validate(written)
     assert set(written["methods"]) == {"cos_dpo", "dpo_soup"} and "allrank" not in written["stage1"]
     assert len(written["grid"]) == 11
+
+
+def test_per_method_artifacts_and_stage1_lightgbm(results):
+    out, res = results
+    kept = out / "runs" / f"{res['folds'][0]}_seed0"
+    assert (kept / "reference.ckpt").stat().st_size > 0
+    for method in GRID_METHODS:
+        folder = kept / method
+        header = (folder / "pareto.csv").read_text().splitlines()[0].split(",")
+        assert header[:2] == [f"weight/{n}" for n in res["objectives"][1:]]
+        assert len((folder / "pareto.csv").read_text().splitlines()) == 1 + len(res["grid"])
+        assert json.loads((folder / "summary.json").read_text()) == res["methods"][method]["runs"][0]["summary"]
+        assert (folder / "front.png").read_bytes()[:4] == b"\x89PNG"
+    from ltr_cos.training import load_ranker_from_checkpoint
+
+    assert load_ranker_from_checkpoint(str(kept / "cos_dpo" / "cos_dpo.ckpt")).info["stage"] == "cos_dpo"
+    assert res["stage1"]["lightgbm"]["aggregate"]["main_ndcg"]["mean"] > 0
+    assert "LightGBM lambdarank (main objective only)" in (out / "results.md").read_text()
+
+
+def _raw_user_folder(tmp_path):
+    from ltr_cos.data.synthetic import write_synthetic_libsvm
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for i, (split, n) in enumerate((("train", 40), ("vali", 12), ("test", 16))):
+        write_synthetic_libsvm(raw / f"{split}.txt", preset="mslr-web30k", n_queries=n, seed=10 + i,
+                               docs_per_query=(4, 10))
+    return raw
+
+
+def test_cli_user_errors_are_one_line(tiny_dataset, tmp_path, capsys):
+    def error(*args):
+        assert bench_run.main([*args, "--out", str(tmp_path / "o"), "--no-progress", "--quick"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("python -m benchmarks.run: error: ") and err.count("\n") == 1, err
+        return err
+
+    assert "is converted already" in error("--data", tiny_dataset.data_dir, "--preset", "anything")
+    assert "is converted already" in error("--data", tiny_dataset.data_dir, "--objective", "a=3")
+    raw = _raw_user_folder(tmp_path)
+    assert "unknown objectives preset 'anything'" in error("--data", str(raw), "--objectives", "anything")
+    assert "objective 'x' uses feature 200 but the data has feature ids 1..136" in error(
+        "--data", str(raw), "--objective", "x=200", "--objective", "y=3")
+    assert "two or more auxiliary objectives" in error("--data", str(raw), "--objectives", "none")
+    assert "--objective 'q:132'" in error("--data", str(raw), "--objective", "q:132")
+    assert "unknown methods" in error("--data", str(raw), "--methods", "cos_dpo,nope")
+    assert "--fold 2: this folder has no folds" in error("--data", str(raw), "--folds", "2")
+    assert "not a folder" in error("--data", str(tmp_path / "missing"))
+    (raw / "test.txt").unlink()
+    message = error("--data", str(raw), "--objective", "q=132:quantile", "--objective", "c=135:quantile")
+    assert f"error: {raw}: the benchmark needs train and test splits, found train, vali" in message
+
+
+def test_cli_raw_user_folder_with_custom_objectives(tmp_path):
+    raw = _raw_user_folder(tmp_path)
+    code = bench_run.main(["--data", str(raw), "--objective", "q=132:quantile", "--objective",
+                           "clicks=135:quantile:bins=3", "--methods", "cos_dpo", "--policy-epochs", "1",
+                           "--ref-epochs", "1", "--out", str(tmp_path / "o"), "--run", "r", "--no-progress", "--quick"])
+    assert code == 0
+    out = tmp_path / "o" / "raw" / "r"
+    written = json.loads((out / "results.json").read_text())
+    assert written["objectives"] == ["relevance", "q", "clicks"]
+    assert "q (feature 132, quantile); clicks (feature 135, quantile)" in written["description"]
+    assert "mslr2" not in (out / "results.md").read_text()
+    assert (out / "runs" / "raw_seed0" / "cos_dpo" / "cos_dpo.ckpt").exists()
+
+
+def test_benchmarks_import_from_another_folder(tmp_path):
+    """``benchmarks`` is a repository tool, not an installed package: with the repository on PYTHONPATH it
+    runs from any folder (nothing depends on the working directory)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "-h"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--objective SPEC" in done.stdout

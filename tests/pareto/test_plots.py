@@ -74,3 +74,33 @@ def test_importing_pareto_does_not_import_matplotlib():
     code = "import sys, ltr_cos.pareto; print('matplotlib' in sys.modules, 'torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_front_draws_one_labelled_curve_per_table():
+    from ltr_cos.pareto.plots import front_figure
+
+    tables = {f"COS-DPO, beta={b}": grid_table(2, 4, shift=0.01 * i) for i, b in enumerate((0.5, 1, 2))}
+    fig = front_figure(tables, "ndcg@10/quality", "ndcg@10/clicks", "front (beta 0.5, 1, 2)")
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    for name in tables:
+        assert any(text.startswith(name) for text in legend), legend
+    assert "beta 0.5, 1, 2" in ax.get_title()
+
+
+def test_scatter_matrix_has_a_title_counts_on_the_diagonal_and_weight_colours():
+    from ltr_cos.pareto.plots import scatter_matrix_figure
+
+    table = grid_table(3, 4)
+    columns = ["ndcg@10/relevance", "ndcg@10/quality", "ndcg@10/clicks", "ndcg@10/dwell"]
+    fig = scatter_matrix_figure(table, columns)
+    assert fig._suptitle is not None and fig._suptitle.get_text() == "Grid over 4 objectives"
+    panels = fig.axes[:16]
+    for i in range(4):
+        assert panels[5 * i].get_ylabel() == "grid points"  # the diagonal histograms count grid points
+    colorbar = fig.axes[16]
+    assert colorbar.get_ylabel() == "grid weight on the x-axis objective"
+    # panel (0, 1): x = quality, coloured by weight/quality
+    colours = panels[1].collections[0].get_array()
+    assert np.allclose(colours, table["weight/quality"])
+    assert panels[1].get_ylabel() == "ndcg@10/relevance" and panels[4].get_ylabel() == "ndcg@10/quality"

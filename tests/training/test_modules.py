@@ -175,3 +175,56 @@ def test_last_checkpoint_follows_every_epoch(tmp_path):
     best = torch.load(tmp_path / "ckpt" / "best.ckpt", weights_only=True)
     assert best["epoch"] == 0  # lr = 0: the score never improves after the first epoch
     assert last["epoch"] == 2
+
+
+def test_train_loss_is_a_query_weighted_epoch_mean(reference_ckpt, tmp_path):
+    """161 queries at batch size 32: the last batch holds one query, here with equal auxiliary labels (loss 0,
+    no preference). The logged epoch loss must be the query-weighted mean of the valid queries, not 0."""
+    from pytorch_lightning.loggers import CSVLogger
+
+    items = make_lists(161, seed=3)
+    x, y = items[-1]
+    y[:, 1:] = 1.0  # no preference on either auxiliary objective
+    module = CosDpoModule(reference_ckpt=str(reference_ckpt), data_info=data_info(N_FEATURES),
+                          optim=OptimizerSettings(lr=0.0))  # lr 0: every batch's loss is measured at the start
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=CSVLogger(tmp_path), enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1)
+    trainer.fit(module, loader(items, batch_size=32))
+    logged = trainer.callback_metrics
+    expected = {}
+    with torch.no_grad():
+        totals = {name: [0.0, 0.0] for name in ("train/loss", "train/loss/aux_a", "train/loss/aux_b")}
+        for step, batch in enumerate(loader(items, batch_size=32)):
+            w, beta, log_beta = module.sampler.sample(batch.batch_size, 2, module.beta, step)
+            out = cos_dpo_loss(module(batch.features, batch.mask, w, log_beta), module.reference(batch.features,
+                               batch.mask), batch.labels, batch.mask, w, beta, [1, 2])
+            if step == 5:
+                assert batch.batch_size == 1 and out.loss == 0 and out.valid_count.sum() == 0
+            for name, value, n in (("train/loss", out.loss, out.valid_count.max()),
+                                   ("train/loss/aux_a", out.per_objective[0], out.valid_count[0]),
+                                   ("train/loss/aux_b", out.per_objective[1], out.valid_count[1])):
+                totals[name][0] += float(value) * float(n)
+                totals[name][1] += float(n)
+        expected = {name: s / n for name, (s, n) in totals.items()}
+    for name, value in expected.items():
+        assert float(logged[name]) == pytest.approx(value, rel=1e-5)
+    rows = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    losses = [r.split(",")[header.index("train/loss")] for r in rows[1:]]
+    written = [float(v) for v in losses if v]
+    assert written == [pytest.approx(float(logged["train/loss"]), rel=1e-5)]  # one epoch value, no 0.000 step
+
+
+def test_reference_train_loss_weights_the_last_small_batch(tmp_path):
+    module = ReferenceModule(data_info(N_FEATURES), BackboneSettings(hidden_sizes=[16], dropout=0.0),
+                             optim=OptimizerSettings(lr=0.0))
+    items = make_lists(33, seed=4)
+    trainer = _trainer(tmp_path, 1)
+    trainer.fit(module, loader(items, batch_size=32))
+    from ltr_cos.losses import listnet_loss
+
+    with torch.no_grad():
+        per_batch = [(float(listnet_loss(module(b.features, b.mask), b.labels[..., 0], b.mask)), b.batch_size)
+                     for b in loader(items, batch_size=32)]
+    expected = sum(v * n for v, n in per_batch) / sum(n for _, n in per_batch)
+    assert float(trainer.callback_metrics["train/loss/relevance"]) == pytest.approx(expected, rel=1e-5)
