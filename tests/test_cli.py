@@ -109,3 +109,20 @@ def test_each_tool_has_help(command, capsys):
         code = exit_info.code
     assert code in (0, None)
     assert "usage" in capsys.readouterr().out.lower()
+
+
+def test_the_data_order_follows_the_run_seed_and_fit_says_where_the_run_went(tmp_path, monkeypatch, capsys):
+    from ltr_cos.training.cli import run_lightning_cli
+    from tests.reliability.helpers import make_dataset
+
+    data = make_dataset(tmp_path, train_queries=16, vali_queries=4)
+    monkeypatch.chdir(tmp_path)
+    common = ["--model", "ltr_cos.training.ReferenceModule", "--data.data_dir", str(data)]
+    cli = run_lightning_cli([*common, "--seed_everything", "7"], run=False)
+    assert cli.datamodule.seed == 7
+    cli = run_lightning_cli([*common, "--seed_everything", "7", "--data.seed", "3"], run=False)
+    assert cli.datamodule.seed == 3  # an explicit data seed stays
+    monkeypatch.setenv("LTR_COS_RUN_VERSION", "v1")
+    run_lightning_cli(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "1"])
+    out = capsys.readouterr().out
+    assert "run folder: runs/ltr_cos/v1" in out and "best checkpoint: " in out and "best.ckpt" in out

@@ -131,10 +131,13 @@ class LtrCosCLI(LightningCLI):
             read_checkpoint(ckpt_path)
 
     def before_instantiate_classes(self) -> None:
-        config = self.config[self.subcommand]
+        config = self.config[self.subcommand] if self.subcommand else self.config
         for logger in _loggers(config):  # Lightning's CSVLogger deletes an existing metrics.csv
             if logger["class_path"] in ("pytorch_lightning.loggers.CSVLogger", "lightning.pytorch.loggers.CSVLogger"):
                 logger["class_path"] = f"{__name__}.RunCSVLogger"
+        seed = config.get("seed_everything")
+        if isinstance(seed, int) and not isinstance(seed, bool) and config["data"].get("seed") == 0:
+            config["data"]["seed"] = seed  # the data order follows the run's seed unless --data.seed is set
         if self.subcommand == "fit" and config.get("ckpt_path") == "last" and not config["checkpoint"].get("dirpath"):
             self._resume_latest_run(config)
         elif self.subcommand in ("validate", "test", "predict"):
@@ -146,6 +149,21 @@ class LtrCosCLI(LightningCLI):
                     n += 1
                     version = f"{base}-{n}"
                 args["version"] = version
+
+    def after_fit(self) -> None:
+        """Say where the run went."""
+        trainer = self.trainer
+        if trainer.global_rank != 0:
+            return
+        lines = [f"run folder: {trainer.log_dir}"]
+        callback = trainer.checkpoint_callback
+        if callback is not None and getattr(callback, "best_model_path", ""):
+            score = callback.best_model_score
+            lines.append(f"best checkpoint: {callback.best_model_path}"
+                         + (f" ({callback.monitor} {float(score):.4f})" if score is not None else ""))
+        if callback is not None and getattr(callback, "last_model_path", ""):
+            lines.append(f"last checkpoint: {callback.last_model_path}")
+        print("\n".join(lines))
 
     @staticmethod
     def _resume_latest_run(config) -> None:
@@ -189,8 +207,10 @@ def _trainer_defaults() -> dict:
         ],
         "log_every_n_steps": 10,
     }
-    if sys.stdout.isatty():  # Rich's live bar at a terminal; logs and CI keep Lightning's plain bar
+    if sys.stdout.isatty():  # Rich's live bar at a terminal
         defaults["callbacks"] = [RichProgressBar()]
+    else:  # no bar in log files and CI output (--trainer.enable_progress_bar true brings it back)
+        defaults["enable_progress_bar"] = False
     return defaults
 
 
