@@ -89,7 +89,7 @@ def _renamed_into_place(path: str | os.PathLike, overwrite: bool) -> Iterator[Pa
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8",
-                overwrite: bool = True) -> Iterator[IO[Any]]:
+                overwrite: bool = True, newline: str | None = None) -> Iterator[IO[Any]]:
     """Open a temporary sibling of ``path`` for writing; on success fsync and rename it into place.
 
     On any error (an exception, Ctrl-C) the temporary file is removed and ``path`` is left as it was.
@@ -99,9 +99,10 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         mode: ``"w"`` (text) or ``"wb"`` (binary).
         encoding: text encoding (ignored in binary mode).
         overwrite: replace an existing file; when False an existing ``path`` is refused up front.
+        newline: as ``open``'s (text mode; ``""`` for the csv module).
     """
-    with _renamed_into_place(path, overwrite) as tmp, \
-            open(tmp, mode, **({} if "b" in mode else {"encoding": encoding})) as handle:
+    text = {} if "b" in mode else {"encoding": encoding, "newline": newline}
+    with _renamed_into_place(path, overwrite) as tmp, open(tmp, mode, **text) as handle:
         yield handle
 
 

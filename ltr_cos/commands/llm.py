@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ltr_cos.errors import InputError
+from ltr_cos.files import atomic_write_text
 
 USAGE = """usage: ltr-cos llm {fit,generate,pareto,demo} ...
 
@@ -170,7 +171,7 @@ def _pareto(argv: list[str]) -> int:
     summary.update(checkpoint=args.checkpoint, n_prompts=len(prompts), rewards=dict(r.partition("=")[::2] for r in args.reward))
     out.mkdir(parents=True, exist_ok=True)
     write_csv(out / "pareto.csv", rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     print(f"wrote {out / 'pareto.csv'} ({len(rows)} rows) and {out / 'summary.json'}")
     for r in rows:
         print("  " + "  ".join(f"{k}={v:.3g}" for k, v in r.items()))

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
 from ltr_cos.errors import InputError
-from ltr_cos.files import sha256_file
+from ltr_cos.files import atomic_save, sha256_file
 
 FORMAT_VERSION = 1
 CACHE_DIR = ".cache"
@@ -158,12 +158,10 @@ def build_cache(data_dir: str | os.PathLike, split: str, meta: dict | None = Non
     if expected is not None and sha256_file(parquet_path) != expected:
         raise InputError(f"split {split!r}: the file's sha256 differs from meta.json's (changed after conversion?)",
                          path=str(parquet_path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{split}.", suffix=".arrow.tmp", dir=cache_dir)
-    os.close(fd)
-    try:
+    def write(tmp: Path) -> None:
         parquet = pq.ParquetFile(parquet_path)
         schema = pa.schema([parquet.schema_arrow.field(name) for name in ("qid", "labels", "features")])
-        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
             pending: pa.Table | None = None
             # One row group at a time: a reader over the whole file keeps decoded data buffered (its
             # memory grew with the file, ~460 bytes a row for MSLR-WEB30K), a per-group one does not.
@@ -182,12 +180,10 @@ def build_cache(data_dir: str | os.PathLike, split: str, meta: dict | None = Non
                 pending = table.slice(last_start)
             if pending is not None and pending.num_rows:
                 writer.write_table(pending.combine_chunks())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; other users of a shared dataset folder read the cache too
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
+    # a temporary name unique to this process, then a rename: concurrent builders (DDP processes of one
+    # node) never see a partial cache
+    atomic_save(target, write)
     for stale in cache_dir.glob(f"{split}-*.arrow"):  # caches of earlier versions of this split
         if stale != target:
             with contextlib.suppress(OSError):  # another process may have removed it already

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from ltr_cos.errors import InputError
+from ltr_cos.files import atomic_file
 
 PKU_OBJECTIVES = ("helpful", "harmless")
 PKU_FIELDS = ("prompt", "response_0", "response_1", "better_response_id", "safer_response_id")
@@ -239,7 +240,7 @@ def load_preferences(
 
 def write_jsonl(path: str | Path, records: Sequence[dict]) -> None:
     """Write records as JSON lines (UTF-8)."""
-    with open(path, "w", encoding="utf-8") as f:
+    with atomic_file(path) as f:
         for rec in records:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 

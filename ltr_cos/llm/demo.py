@@ -17,6 +17,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from ltr_cos.files import atomic_save, atomic_write_text
+
 from .accuracy import one_hot_pair_accuracy
 from .data import PreferenceDataset, collate_encoded, load_preferences, write_jsonl
 from .generate import generate_responses
@@ -71,8 +73,8 @@ def run_demo(out: str | Path, steps: int = 150, lr: float = 5e-4, base: str = "s
     t1 = time.perf_counter()
     trainer.fit(module, train_dataloaders=loader)
     train_s = time.perf_counter() - t1
-    trainer.save_checkpoint(out / "policy.ckpt.tmp", weights_only=True)   # adapters + hyper-prompt, no optimizer
-    (out / "policy.ckpt.tmp").replace(out / "policy.ckpt")
+    # adapters + hyper-prompt, no optimizer
+    atomic_save(out / "policy.ckpt", lambda tmp: trainer.save_checkpoint(tmp, weights_only=True))
     prompts = [q for q, _ in HELDOUT_QUESTIONS[:n_heldout]]
     answers = [a for _, a in HELDOUT_QUESTIONS[:n_heldout]]
     kw = dict(prompt_template=template, max_new_tokens=max_new_tokens)
@@ -113,7 +115,5 @@ def run_demo(out: str | Path, steps: int = 150, lr: float = 5e-4, base: str = "s
         "mean_rewards": {"a": grid[0]["mean_rewards"], "b": grid[-1]["mean_rewards"],
                          "reference": mean_rewards(reference)},
     }
-    tmp = out / "generations.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    tmp.replace(out / "generations.json")
+    atomic_write_text(out / "generations.json", json.dumps(result, indent=2, ensure_ascii=False))
     return result

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ltr_cos.files import atomic_file
 from ltr_cos.pareto.front import non_dominated
 from ltr_cos.pareto.hypervolume import hypervolume
 
@@ -157,7 +158,7 @@ def summarize_rewards(rows: Sequence[dict[str, float]], weighted_objectives: Seq
 
 def write_csv(path: str | Path, rows: Sequence[dict[str, float]]) -> None:
     """Write grid rows as CSV (columns of the first row, in order)."""
-    with open(path, "w", newline="") as f:
+    with atomic_file(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         for r in rows:
