@@ -153,9 +153,10 @@ class LtrCosCLI(LightningCLI):
     def after_fit(self) -> None:
         """Say where the run went."""
         trainer = self.trainer
+        log_dir = trainer.log_dir  # a broadcast: every rank must call it, or DDP hangs
         if trainer.global_rank != 0:
             return
-        lines = [f"run folder: {trainer.log_dir}"]
+        lines = [f"run folder: {log_dir}"]
         callback = trainer.checkpoint_callback
         if callback is not None and getattr(callback, "best_model_path", ""):
             score = callback.best_model_score
