@@ -91,11 +91,6 @@ class RankerConfig:
                              f"{self.n_weights}")
 
     @property
-    def conditioned(self) -> bool:
-        """Whether the ranker takes a condition (weights and/or log beta)."""
-        return self.conditioning is not None
-
-    @property
     def cond_dim(self) -> int:
         """Length of the condition vector c = [weights, log beta]."""
         return 0 if self.conditioning is None else self.n_weights + int(self.temperature_conditioning)

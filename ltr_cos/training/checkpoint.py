@@ -38,10 +38,6 @@ class LoadedRanker:
     reference: Ranker | None
     info: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def config(self) -> RankerConfig:
-        return self.ranker.config
-
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
