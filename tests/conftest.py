@@ -28,6 +28,17 @@ def shared_real() -> Path:
 
 
 @pytest.fixture()
+def all_cores():
+    """For the few tests with a real model (SmolLM2): every core, while the rest of the suite keeps one."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture()
 def one_thread():
     """Tiny models run fastest on one thread, and the test machine is shared."""
     import torch

@@ -21,7 +21,7 @@ pytestmark = [
 STEPS = 60  # of the demo's 150
 
 
-def test_smollm2_demo_learns_both_objectives_at_their_weights(tmp_path):
+def test_smollm2_demo_learns_both_objectives_at_their_weights(tmp_path, all_cores):
     from ltr_cos.llm.demo import run_demo
 
     result = run_demo(tmp_path, steps=STEPS, max_new_tokens=8, n_heldout=8)
