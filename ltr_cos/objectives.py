@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from ltr_cos.errors import InputError
+
 if TYPE_CHECKING:  # torch is imported where it is used, so the data tools start without it
     import torch
     from torch import Tensor
@@ -110,8 +112,6 @@ def parse_objective_spec(text: str) -> ObjectiveSpec:
     Raises:
         InputError: naming the part of the spec that is wrong.
     """
-    from ltr_cos.errors import InputError
-
     where = f"--objective {text!r}"
     name, sep, rest = str(text).partition("=")
     name = name.strip()
@@ -155,8 +155,6 @@ def objectives_from_file(path: str) -> tuple[ObjectiveSpec, ...]:
     strings (``f31=31:quantile``) or mappings with ``name``, ``feature_id`` and optionally ``transform``,
     ``invert``, ``n_bins``."""
     import yaml
-
-    from ltr_cos.errors import InputError
 
     try:
         with open(path, encoding="utf-8") as handle:
@@ -203,8 +201,6 @@ def objectives_from_options(objectives: str | None, objective: list[str] | None,
     Raises:
         InputError: both options, an unknown preset, or a bad spec.
     """
-    from ltr_cos.errors import InputError
-
     if objective and objectives is not None:
         raise InputError("give --objectives (a preset or a YAML file) or --objective specs, not both")
     if objective:
@@ -251,8 +247,6 @@ def check_simplex(weights, m: int | None = None, names=None, what: str = "weight
         InputError: wrong length or shape, NaN or inf, a negative value, or a sum further than
             ``SIMPLEX_TOLERANCE`` from 1 (each message names the problem and the value).
     """
-    from ltr_cos.errors import InputError
-
     try:
         w = np.asarray(weights, dtype=np.float64)
     except (TypeError, ValueError):
@@ -277,8 +271,6 @@ def check_simplex(weights, m: int | None = None, names=None, what: str = "weight
 
 def parse_weights(text: str, m: int | None = None, names=None, what: str = "--weights") -> list[float]:
     """``"0.3,0.7"`` -> [0.3, 0.7], checked with ``check_simplex``; the one weights parser of ltr_cos."""
-    from ltr_cos.errors import InputError
-
     parts = [part.strip() for part in str(text).split(",")]
     try:
         values = [float(part) for part in parts]
