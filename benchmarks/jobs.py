@@ -61,14 +61,44 @@ class _Clock:
         self.cpu += time.process_time() - self._c
 
 
-def _trainer(epochs: int, root: str):
+def _trainer(epochs: int, root: str, validate: bool = False, callbacks: list | None = None):
     import pytorch_lightning as pl
 
     return pl.Trainer(
         max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-        default_root_dir=root,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+        limit_val_batches=1.0 if validate else 0, default_root_dir=root, callbacks=callbacks,
     )
+
+
+class _KeepBest:
+    """A Lightning callback (built lazily) that keeps the policy state of the best ``val/score`` and puts it
+    back when the fit ends: checkpoint selection without writing checkpoints."""
+
+    @staticmethod
+    def make():
+        import pytorch_lightning as pl
+
+        class KeepBest(pl.Callback):
+            def __init__(self) -> None:
+                self.best: float | None = None
+                self.state: dict | None = None
+                self.best_epoch: int | None = None
+
+            def on_validation_end(self, trainer, module) -> None:
+                score = trainer.callback_metrics.get("val/score")
+                if score is None:
+                    return
+                score = float(score)
+                if self.best is None or score > self.best:
+                    self.best, self.best_epoch = score, trainer.current_epoch
+                    self.state = {k: v.detach().clone() for k, v in module.policy.state_dict().items()}
+
+            def on_fit_end(self, trainer, module) -> None:
+                if self.state is not None:
+                    module.policy.load_state_dict(self.state)
+
+        return KeepBest()
 
 
 def _datamodule(data_dir: str, s: Settings, seed: int):
@@ -105,13 +135,15 @@ def _evaluation(s: Settings):
     return EvaluationSettings(ndcg_ks=[s.k], empty_rule=s.empty_rule)
 
 
-def _policy_kwargs(meta: dict, s: Settings, reference_ckpt: str) -> dict:
+def _policy_kwargs(meta: dict, s: Settings, reference_ckpt: str, budget: float = 1.0) -> dict:
     """The ``CosDpoModule`` parts every DPO method shares (the sampler is the method's own)."""
-    from ltr_cos.training import ConditioningSettings, OptimizerSettings, data_info_from_meta
+    from ltr_cos.training import ConditioningSettings, EvaluationSettings, OptimizerSettings, data_info_from_meta
 
+    optim = OptimizerSettings(lr=s.policy_lr, schedule=s.schedule, warmup=s.warmup,
+                              min_steps=int(round(s.policy_min_steps * budget)))
+    evaluation = EvaluationSettings(ndcg_ks=[s.k], empty_rule=s.empty_rule, val_grid_steps=s.val_grid_steps)
     return dict(reference_ckpt=reference_ckpt, data_info=data_info_from_meta(meta), beta=s.beta,
-                conditioning=ConditioningSettings(s.conditioning), optim=OptimizerSettings(lr=s.policy_lr),
-                evaluation=_evaluation(s))
+                conditioning=ConditioningSettings(s.conditioning), optim=optim, evaluation=evaluation)
 
 
 def _eval_unconditioned(ranker, batches, names: Sequence[str], s: Settings) -> dict[str, float]:
@@ -143,15 +175,18 @@ def _warm_up(module, loader, root: str) -> None:
     name = type(module).__name__
     if name in _WARMED_UP:
         return
-    trainer = pl.Trainer(max_epochs=1, limit_train_batches=2, accelerator="cpu", devices=1, logger=False,
+    trainer = pl.Trainer(max_epochs=1, max_steps=2, limit_train_batches=2, accelerator="cpu", devices=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0, limit_val_batches=0, default_root_dir=root)
     trainer.fit(copy.deepcopy(module), train_dataloaders=loader)
     _WARMED_UP.add(name)
 
 
-def _fit_policy(module, data_dir: str, s: Settings, seed: int, epochs: int, root: str, clock: _Clock):
-    """Fit ``module`` for ``epochs`` on the train split; only ``trainer.fit`` is timed."""
+def _fit_policy(module, data_dir: str, s: Settings, seed: int, epochs: int, root: str, clock: _Clock,
+                select_best: bool = False):
+    """Fit ``module`` for ``epochs`` (or its ``optim.min_steps``) on the train split; only ``trainer.fit`` is
+    timed. ``select_best``: validate after each epoch (inside the clock: selection is part of training) and
+    keep the best state."""
     import pytorch_lightning as pl
 
     dm = _datamodule(data_dir, s, seed)
@@ -159,9 +194,12 @@ def _fit_policy(module, data_dir: str, s: Settings, seed: int, epochs: int, root
     loader = dm.train_dataloader()
     _warm_up(module, loader, root)
     pl.seed_everything(seed, workers=True, verbose=False)
+    validate = select_best and "vali" in _meta(data_dir)["splits"]
+    keep = _KeepBest.make() if validate else None
     with clock:
-        trainer = _trainer(epochs, root)
-        trainer.fit(module, train_dataloaders=loader)
+        trainer = _trainer(epochs, root, validate, [keep] if keep else None)
+        trainer.fit(module, train_dataloaders=loader, val_dataloaders=dm.val_dataloader() if validate else None)
+    trainer.ltr_cos_best_epoch = keep.best_epoch if keep else None
     return trainer
 
 
@@ -212,8 +250,12 @@ def job_single(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt:
     return out
 
 
-def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str) -> dict:
-    """One conditioned COS-DPO policy, evaluated over the whole grid in batched passes."""
+def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str,
+                budget_scale: float = 1.0) -> dict:
+    """One conditioned COS-DPO policy, evaluated over the whole grid in batched passes.
+
+    Its budget is ``s.cos_dpo_budget * budget_scale`` times one per-weight policy's (epochs and minimum steps).
+    """
     import pytorch_lightning as pl
 
     from ltr_cos.training import CosDpoModule
@@ -221,10 +263,14 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
 
     meta = _meta(data_dir)
     names = meta["objective_names"]
+    from ltr_cos.objectives import DirichletSampler
+
     pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
-    module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt))
+    budget = s.cos_dpo_budget * budget_scale
+    module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt, budget), sampler=DirichletSampler(alpha=s.alpha))
     clock = _Clock()
-    trainer = _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
+    trainer = _fit_policy(module, data_dir, s, seed, max(1, round(s.policy_epochs * budget)), work, clock,
+                          s.select_best)
     peak = _peak_rss_mb()  # training peak; the batched grid evaluation below needs more
     ckpt = str(Path(work) / "cos_dpo.ckpt")
     trainer.save_checkpoint(ckpt)
@@ -234,7 +280,9 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
     table = evaluate_grid(loaded, _test_batches(data_dir), grid, ks=(s.k,), empty=s.empty_rule, weights_per_pass=2)
     ndcgs = [{n: float(row[f"ndcg@{s.k}/{n}"]) for n in names} for _, row in table.iterrows()]
     return {"grid": _grid_rows(grid, module.weighted_objectives, ndcgs), "models_trained": 1, "checkpoint": ckpt,
-            "train_wall_s": clock.wall, "train_cpu_s": clock.cpu, "peak_rss_mb": peak, **_rss_extra()}
+            "train_wall_s": clock.wall, "train_cpu_s": clock.cpu, "peak_rss_mb": peak,
+            "epochs": trainer.max_epochs, "steps": trainer.global_step, "best_epoch": trainer.ltr_cos_best_epoch,
+            **_rss_extra()}
 
 
 def job_dpo_ls(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str) -> dict:
@@ -250,7 +298,7 @@ def job_dpo_ls(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt:
     clock, policies = _Clock(), []
     for w in grid:
         module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt), sampler=FixedWeights([float(v) for v in w]))
-        _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
+        _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock, s.select_best)
         policies.append(module.policy)
     peak = _peak_rss_mb()  # training peak, before evaluation
     ndcgs = [_eval_unconditioned(policy, batches, names, s) for policy in policies]

@@ -38,6 +38,15 @@ class Settings:
         max_list_length: training lists are subsampled to this length.
         arch, hidden_sizes, d_model, n_heads, n_layers, dim_feedforward, dropout: ranker architecture.
         ref_lr, policy_lr: AdamW learning rates of the two stages.
+        policy_min_steps: every DPO policy trains at least this many optimiser steps (more epochs on small
+            data; ``OptimizerSettings.min_steps``).
+        schedule, warmup: the policies' learning-rate schedule (``OptimizerSettings``).
+        cos_dpo_budget: COS-DPO's budget (epochs and minimum steps) as a multiple of one per-weight policy's:
+            one model learns the whole simplex, at a fraction of the cost of one model per grid weight.
+        select_best: validate every policy after each epoch and keep its best state (COS-DPO: validation
+            hypervolume over the validation grid; a per-weight policy: its weighted validation NDCG).
+        alpha: COS-DPO's Dirichlet concentration of the training weights.
+        val_grid_steps: COS-DPO's validation lattice step 1/val_grid_steps.
         beta: DPO temperature.
         conditioning: COS-DPO conditioning path.
         grid_steps: the simplex lattice step 1/grid_steps (10: the 11-point grid for m = 2).
@@ -63,6 +72,13 @@ class Settings:
     dropout: float = 0.1
     ref_lr: float = 1e-3
     policy_lr: float = 1e-3
+    policy_min_steps: int = 0
+    schedule: str = "constant"
+    warmup: float = 0.0
+    cos_dpo_budget: float = 1.0
+    select_best: bool = False
+    alpha: float = 1.0
+    val_grid_steps: int = 2
     beta: float = 1.0
     conditioning: str = "film"
     grid_steps: int = 10

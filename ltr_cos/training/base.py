@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -29,7 +30,31 @@ class RankingModule(pl.LightningModule):
 
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+        total = self._planned_steps()
+        if self.optim.schedule == "constant":
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: self.optim.lr_factor(step, total))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _planned_steps(self) -> int:
+        """The optimiser steps this fit will take, after raising ``max_epochs`` to reach ``optim.min_steps``.
+
+        Called while the optimiser is configured (the trainer and its training data are known then). A
+        run without a trainer (a module used on its own) plans 0 steps.
+        """
+        trainer = self._trainer
+        if trainer is None:
+            return 0
+        total = trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            return 0
+        max_epochs = trainer.max_epochs
+        if self.optim.min_steps > total and trainer.max_steps == -1 and max_epochs and max_epochs > 0:
+            per_epoch = max(1, math.ceil(total / max_epochs))
+            trainer.fit_loop.max_epochs = math.ceil(self.optim.min_steps / per_epoch)
+            total = trainer.estimated_stepping_batches
+        return int(total)
 
     def validation_step(self, batch: RankingBatch, batch_idx: int) -> None:
         self._eval_step(batch, self.val_metrics)

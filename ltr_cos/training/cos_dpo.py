@@ -173,7 +173,10 @@ class CosDpoModule(RankingModule):
         front = table_np[:, self.objective_columns]  # [G, m]
         volume = hypervolume(front, np.zeros(front.shape[1]), maximize=True)
         self.log(f"{stage}/hypervolume", volume)
-        self.log(f"{stage}/score", volume)
+        # the score checkpoints are selected by: a conditioned policy's hypervolume over the validation grid,
+        # an unconditioned (per-weight) policy's own objective, the weighted NDCG sum_k w_k NDCG_k
+        score = volume if self.conditioned else float(front[0] @ np.asarray(self.sampler.weights))
+        self.log(f"{stage}/score", score)
 
     def predict_step(self, batch: RankingBatch, batch_idx: int) -> dict[str, Tensor]:
         w = self.evaluation.predict_weights or [1.0 / self.n_weights] * self.n_weights

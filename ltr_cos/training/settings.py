@@ -6,6 +6,7 @@ names, normalisation statistics and source feature ids.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -89,15 +90,48 @@ class ConditioningSettings:
 
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """AdamW settings.
+    """AdamW settings, the learning-rate schedule and the training budget's floor.
 
     Attributes:
-        lr: learning rate.
+        lr: peak learning rate.
         weight_decay: decoupled weight decay.
+        schedule: ``constant``, or ``cosine``: a linear warm-up over the first ``warmup`` fraction of the
+            optimiser steps, then a cosine decay to ``min_lr_ratio * lr`` at the last step.
+        warmup: fraction of the steps spent warming up (``cosine`` only).
+        min_lr_ratio: the final learning rate as a fraction of ``lr`` (``cosine`` only).
+        min_steps: train at least this many optimiser steps. When ``trainer.max_epochs`` gives fewer (a
+            small dataset: a few batches per epoch), more epochs are run, so the budget counts learning,
+            not passes over the data. 0 = epochs only. Ignored when the trainer sets ``max_steps``.
     """
 
     lr: float = 1e-3
     weight_decay: float = 0.0
+    schedule: Literal["constant", "cosine"] = "constant"
+    warmup: float = 0.0
+    min_lr_ratio: float = 0.0
+    min_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.lr >= 0:
+            raise InputError(f"optim.lr must be >= 0, got {self.lr}")
+        if self.schedule not in ("constant", "cosine"):
+            raise InputError(f"optim.schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if not 0.0 <= self.warmup < 1.0:
+            raise InputError(f"optim.warmup is a fraction of the steps in [0, 1), got {self.warmup}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise InputError(f"optim.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.min_steps < 0:
+            raise InputError(f"optim.min_steps must be >= 0, got {self.min_steps}")
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """The schedule's multiplier of ``lr`` at optimiser step ``step`` of ``total``."""
+        if self.schedule == "constant" or total <= 1:
+            return 1.0
+        warm = int(round(self.warmup * total))
+        if step < warm:
+            return (step + 1) / warm
+        progress = min(1.0, (step - warm) / max(1, total - 1 - warm))
+        return self.min_lr_ratio + (1.0 - self.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @dataclass(frozen=True)
