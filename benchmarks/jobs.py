@@ -263,11 +263,13 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
 
     meta = _meta(data_dir)
     names = meta["objective_names"]
+    from ltr_cos.losses import CosDpoLoss
     from ltr_cos.objectives import DirichletSampler
 
     pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
     budget = s.cos_dpo_budget * budget_scale
-    module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt, budget), sampler=DirichletSampler(alpha=s.alpha))
+    module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt, budget), sampler=DirichletSampler(alpha=s.alpha, vertex_prob=s.vertex_prob),
+                          loss=CosDpoLoss(cosine_lambda=s.cosine_lambda))
     clock = _Clock()
     trainer = _fit_policy(module, data_dir, s, seed, max(1, round(s.policy_epochs * budget)), work, clock,
                           s.select_best)

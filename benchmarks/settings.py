@@ -46,6 +46,8 @@ class Settings:
         select_best: validate every policy after each epoch and keep its best state (COS-DPO: validation
             hypervolume over the validation grid; a per-weight policy: its weighted validation NDCG).
         alpha: COS-DPO's Dirichlet concentration of the training weights.
+        vertex_prob: the share of COS-DPO's training weights that are simplex vertices (one-hot).
+        cosine_lambda: weight of COS-DPO's COSMOS cosine term (0 = off).
         val_grid_steps: COS-DPO's validation lattice step 1/val_grid_steps.
         beta: DPO temperature.
         conditioning: COS-DPO conditioning path.
@@ -78,6 +80,8 @@ class Settings:
     cos_dpo_budget: float = 1.0
     select_best: bool = False
     alpha: float = 1.0
+    vertex_prob: float = 0.0
+    cosine_lambda: float = 0.0
     val_grid_steps: int = 2
     beta: float = 1.0
     conditioning: str = "film"

@@ -429,18 +429,32 @@ class DirichletSampler(ConditionSampler):
     Args:
         alpha: Dirichlet concentration (1 = uniform on the simplex; < 1 favours its corners and edges).
         per_query: one weight vector per query (default) or one for the whole batch.
+        vertex_prob: the share of draws replaced by a vertex of the simplex (a one-hot weight, each vertex
+            equally likely), so the corners, where one objective has all the weight, are trained directly.
         beta_min, beta_max: set both for Temperature-COS-DPO (log beta ~ U[log beta_min, log beta_max]).
     """
 
-    def __init__(self, alpha: float = 1.0, per_query: bool = True, beta_min: float | None = None,
-                 beta_max: float | None = None) -> None:
+    def __init__(self, alpha: float = 1.0, per_query: bool = True, vertex_prob: float = 0.0,
+                 beta_min: float | None = None, beta_max: float | None = None) -> None:
         super().__init__(beta_min, beta_max)
         if not alpha > 0:
             raise ValueError(f"Dirichlet alpha must be > 0, got {alpha}")
-        self.alpha, self.per_query = float(alpha), bool(per_query)
+        if not 0.0 <= vertex_prob <= 1.0:
+            raise ValueError(f"vertex_prob is a probability in [0, 1], got {vertex_prob}")
+        self.alpha, self.per_query, self.vertex_prob = float(alpha), bool(per_query), float(vertex_prob)
 
     def _weights(self, batch_size: int, m: int, generator: torch.Generator) -> Tensor:
-        return sample_weights(batch_size, m, alpha=self.alpha, per_query=self.per_query, generator=generator)
+        import torch
+
+        weights = sample_weights(batch_size, m, alpha=self.alpha, per_query=self.per_query, generator=generator)
+        if self.vertex_prob > 0.0:
+            rows = weights.shape[0] if self.per_query else 1
+            pick = torch.rand(rows, generator=generator) < self.vertex_prob  # [rows]
+            vertex = torch.nn.functional.one_hot(torch.randint(m, (rows,), generator=generator), m).to(weights.dtype)
+            if not self.per_query:
+                pick, vertex = pick.expand(batch_size), vertex.expand(batch_size, m)
+            weights = torch.where(pick[:, None], vertex, weights)
+        return weights
 
 
 class FixedWeights(ConditionSampler):

@@ -85,3 +85,19 @@ def test_presets_and_spec_validation():
         ObjectiveSpec("x", feature_id=0)
     spec = ObjectiveSpec("q", 5, "log1p", True)
     assert ObjectiveSpec.from_dict(spec.to_dict()) == spec
+
+
+def test_dirichlet_vertex_share_draws_one_hot_weights():
+    from ltr_cos.objectives import DirichletSampler
+
+    sampler = DirichletSampler(alpha=1.0, vertex_prob=0.3)
+    weights, _, _ = sampler.sample(4000, 3, beta=1.0, step=7)
+    one_hot = (weights == 1.0).any(-1)
+    assert 0.27 < one_hot.float().mean() < 0.33  # about vertex_prob of the rows
+    counts = (weights[one_hot] == 1.0).float().sum(0)
+    assert counts.min() > 0.25 * one_hot.sum()  # every vertex, about equally often
+    assert torch.allclose(weights.sum(-1), torch.ones(4000))
+    shared, _, _ = DirichletSampler(vertex_prob=1.0, per_query=False).sample(5, 3, beta=1.0, step=1)
+    assert (shared == shared[0]).all() and shared[0].max() == 1.0  # one vertex for the whole batch
+    with pytest.raises(ValueError, match="vertex_prob"):
+        DirichletSampler(vertex_prob=1.5)

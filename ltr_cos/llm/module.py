@@ -107,7 +107,7 @@ class LlmCosDpoModule(pl.LightningModule):
             raise InputError(f"beta must be > 0, got {beta}")
         beta_range = (beta_min, beta_max) if temperature_conditioning else (None, None)
         try:
-            self.sampler = DirichletSampler(alpha, per_query_weights, *beta_range)
+            self.sampler = DirichletSampler(alpha, per_query_weights, beta_min=beta_range[0], beta_max=beta_range[1])
         except ValueError as e:
             raise InputError(str(e)) from None
         self.sampler.check(len(weighted_objectives), weighted_objectives)
