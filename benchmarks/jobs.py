@@ -268,7 +268,8 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
 
     pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
     budget = s.cos_dpo_budget * budget_scale
-    module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt, budget), sampler=DirichletSampler(alpha=s.alpha, vertex_prob=s.vertex_prob),
+    module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt, budget),
+                          sampler=DirichletSampler(alpha=s.alpha, vertex_prob=s.vertex_prob),
                           loss=CosDpoLoss(cosine_lambda=s.cosine_lambda))
     clock = _Clock()
     trainer = _fit_policy(module, data_dir, s, seed, max(1, round(s.policy_epochs * budget)), work, clock,
