@@ -123,9 +123,10 @@ def _eval_unconditioned(ranker, batches, names: Sequence[str], s: Settings) -> d
 
 
 def _grid(m: int, s: Settings) -> np.ndarray:
+    """The benchmark's weight grid over ``m`` weighted objectives (step 1/``s.steps_for(m)``)."""
     from ltr_cos.objectives import simplex_lattice
 
-    return simplex_lattice(m, s.grid_steps)
+    return simplex_lattice(m, s.steps_for(m))
 
 
 _WARMED_UP: set[str] = set()  # module classes already warmed up in this process
@@ -328,10 +329,10 @@ def job_lightgbm(data_dir: str, s: Settings, seed: int, work: str) -> dict:
     train = flatten_items(_dataset_items(data_dir, "train"))
     vali = flatten_items(_dataset_items(data_dir, "vali")) if "vali" in meta["splits"] else None
     batches = _test_batches(data_dir)
-    clock, boosters = _Clock(), []
+    clock, boosters, steps = _Clock(), [], s.steps_for(len(weighted))
     for w in grid:
         with clock:
-            boosters.append(train_lambdarank(train, list(range(1, len(names))), w, s.grid_steps, vali, s.lgb_rounds,
+            boosters.append(train_lambdarank(train, list(range(1, len(names))), w, steps, vali, s.lgb_rounds,
                                              s.lgb_learning_rate, s.lgb_leaves, early_stopping=s.lgb_early_stopping,
                                              seed=seed, threads=s.threads))
     peak = _peak_rss_mb()
