@@ -7,9 +7,10 @@ its CPU time (``time.process_time`` around training, all threads) are its own. E
 objective on the test split at every grid weight, with ltr_cos's metric and empty-query rule) is not timed.
 
 Cost accounting: COS-DPO trains 1 model; DPO-LS trains one per grid weight; DPO Soup trains the m
-single-objective policies (the DPO-LS corner runs, trained here once per fold and seed); MODPO trains the
-single-objective policies of objectives 2..m plus one policy per grid weight with w_1 > 0 (at w_1 = 0 it
-uses the objective-2 policy, see ``ltr_cos.losses.modpo``); LightGBM trains one booster per weight.
+single-objective policies (the DPO-LS corner runs, trained here once per fold and seed); MODPO counts the
+single-objective policies it uses (rewards and corners, each once) plus one policy per grid weight that is
+not one-hot (at e_k it is the single policy k, see ``ltr_cos.losses.modpo``); LightGBM trains one booster
+per weight.
 """
 
 from __future__ import annotations

@@ -276,8 +276,12 @@ def job_soup(data_dir: str, s: Settings, seed: int, work: str, single: dict) -> 
 
 
 def job_modpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str, single: dict) -> dict:
-    """MODPO: rewards from the single policies of objectives 2..m, one margin-trained policy per w_1 > 0."""
-    from ltr_cos.losses import MODPO_MIN_FIRST_WEIGHT
+    """MODPO: per grid weight w, a policy trained with DPO on its base objective (the largest weight) with the
+    single policies of the other objectives as rewards; at a one-hot e_k the single policy k itself.
+
+    Cost: every single-objective policy it uses (as a reward or as a corner), once, plus its own trained ones.
+    """
+    from ltr_cos.losses import modpo_base
     from ltr_cos.training import ModpoModule, load_ranker_from_checkpoint
 
     meta = _meta(data_dir)
@@ -286,25 +290,25 @@ def job_modpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: 
     m = len(weighted)
     grid = _grid(m, s)
     batches = _test_batches(data_dir)
-    reward_ckpts = single["checkpoints"][1:]
-    clock, rankers = _Clock(), []
+    clock, rankers, used, n_own = _Clock(), [], set(), 0
     for w in grid:
-        if w[0] <= MODPO_MIN_FIRST_WEIGHT:
-            # w_1 = 0: the policy of the remaining objectives; for m = 2 the objective-2 single policy
-            if m != 2:
-                raise NotImplementedError("MODPO at w_1 = 0 is defined here for m = 2 only")
-            rankers.append(load_ranker_from_checkpoint(single["checkpoints"][1]).ranker)
-        else:
-            module = ModpoModule(reward_ckpts=reward_ckpts, weights=[float(v) for v in w],
-                                 **_policy_kwargs(meta, s, reference_ckpt))
-            _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
-            rankers.append(module.policy)
+        base = modpo_base(w)
+        if w[base] >= 1.0 - 1e-9:  # one-hot: plain DPO on the base objective, the single policy itself
+            rankers.append(load_ranker_from_checkpoint(single["checkpoints"][base]).ranker)
+            used.add(base)
+            continue
+        others = [k for k in range(m) if k != base]
+        module = ModpoModule(reward_ckpts=[single["checkpoints"][k] for k in others], weights=[float(v) for v in w],
+                             base=base, **_policy_kwargs(meta, s, reference_ckpt))
+        _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
+        rankers.append(module.policy)
+        used.update(others)
+        n_own += 1
     peak = _peak_rss_mb()
     ndcgs = [_eval_unconditioned(ranker, batches, names, s) for ranker in rankers]
-    n_trained = int((grid[:, 0] > MODPO_MIN_FIRST_WEIGHT).sum()) + len(reward_ckpts)
-    return {"grid": _grid_rows(grid, weighted, ndcgs), "models_trained": n_trained,
-            "train_wall_s": clock.wall + float(sum(single["train_wall_s"][1:])),
-            "train_cpu_s": clock.cpu + float(sum(single["train_cpu_s"][1:])),
+    return {"grid": _grid_rows(grid, weighted, ndcgs), "models_trained": n_own + len(used),
+            "train_wall_s": clock.wall + float(sum(single["train_wall_s"][k] for k in used)),
+            "train_cpu_s": clock.cpu + float(sum(single["train_cpu_s"][k] for k in used)),
             "peak_rss_mb": max(peak, single["peak_rss_mb"]), **_rss_extra()}
 
 
