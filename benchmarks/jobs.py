@@ -12,6 +12,7 @@ import copy
 import logging
 import multiprocessing as mp
 import resource
+import threading
 import time
 import traceback
 import warnings
@@ -213,8 +214,16 @@ def job_single(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt:
     return out
 
 
-def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str) -> dict:
-    """One conditioned COS-DPO policy, evaluated over the whole grid in batched passes."""
+def budget_epochs(s: Settings, budget_scale: float) -> int:
+    """Policy epochs of a COS-DPO run with its training budget scaled by ``budget_scale`` (the budget sweep)."""
+    return max(1, round(s.policy_epochs * budget_scale))
+
+
+def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str,
+                budget_scale: float = 1.0) -> dict:
+    """One conditioned COS-DPO policy, evaluated over the whole grid in batched passes.
+
+    ``budget_scale`` scales its training budget (``budget_epochs``; 1 = the budget every method gets)."""
     import pytorch_lightning as pl
 
     from ltr_cos.training import CosDpoModule
@@ -225,9 +234,9 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
     pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
     module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt))
     clock = _Clock()
-    trainer = _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
+    trainer = _fit_policy(module, data_dir, s, seed, budget_epochs(s, budget_scale), work, clock)
     peak = _peak_rss_mb()  # training peak; the batched grid evaluation below needs more
-    ckpt = str(Path(work) / "cos_dpo.ckpt")
+    ckpt = str(Path(work) / ("cos_dpo.ckpt" if budget_scale == 1.0 else f"cos_dpo_budget{budget_scale:g}.ckpt"))
     trainer.save_checkpoint(ckpt)
     grid = _grid(module.n_weights, s)
     loaded = module.loaded()
@@ -429,13 +438,23 @@ def _child(fn: Callable, kwargs: dict, conn, threads: int) -> None:
         conn.close()
 
 
+# Forks one at a time: a child forked while another thread's pipe is half set up would inherit that
+# pipe's write end and hide its EOF (a dead job) until the child exits.
+_FORK_LOCK = threading.Lock()
+
+
 def run_isolated(fn: Callable, threads: int = 1, **kwargs) -> dict:
-    """Run ``fn(**kwargs)`` in a forked child; return its result dict (re-raise its error here)."""
+    """Run ``fn(**kwargs)`` in a forked child; return its result dict (re-raise its error here).
+
+    Several threads of the parent may call it at once (``benchmarks.run --jobs``): the forks are serialised,
+    and the parent's threads do nothing but wait here, so a child inherits no lock held mid-operation
+    (import the training stack in the parent before starting the threads)."""
     ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, kwargs, child, threads))
-    proc.start()
-    child.close()
+    with _FORK_LOCK:
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(fn, kwargs, child, threads))
+        proc.start()
+        child.close()
     try:
         status, payload = parent.recv()
     except EOFError:
