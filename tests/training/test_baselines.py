@@ -86,6 +86,22 @@ def test_soup_interpolates_every_parameter():
             assert torch.equal(value, before[key])
 
 
+def test_soup_of_three_policies():
+    policies = [_random_ranker(0), _random_ranker(1), _random_ranker(2)]
+    w = [0.2, 0.3, 0.5]
+    soup = soup_ranker(policies, w)
+    states = [p.state_dict() for p in policies]
+    for key, value in soup.state_dict().items():
+        if torch.is_floating_point(value):
+            torch.testing.assert_close(value, sum(wk * st[key] for wk, st in zip(w, states)))
+    batch = collate(make_lists(6, n_features=N_FEATURES, seed=3))
+    with torch.no_grad():
+        corner = soup_ranker(policies, single_objective_weights(3, 2))
+        assert torch.equal(corner(batch.features, batch.mask), policies[2](batch.features, batch.mask))
+    with pytest.raises(InputError, match="soup weights"):
+        soup_ranker(policies, [0.5, 0.5])  # two weights for three policies
+
+
 def test_soup_refuses_bad_inputs():
     policies = [_random_ranker(0), _random_ranker(1)]
     with pytest.raises(InputError, match="soup weights must sum to 1"):
