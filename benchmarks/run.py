@@ -32,8 +32,8 @@ from ltr_cos.errors import InputError
 
 DEFAULT_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
-# Objectives presets a user folder can be converted with; ``mslr`` means the two-auxiliary MSLR variant
-# here (m = 2, the 11-point grid), as the benchmark is defined for m = 2.
+# Objectives presets a user folder can be converted with; for --data, ``mslr`` means the two-auxiliary MSLR
+# variant (m = 2, the 11-point grid; the five-objective preset is ``--synthetic-objectives mslr``).
 PRESET_ALIASES = {"mslr": "mslr2", "mslr2": "mslr2", "mq2008": "mq2008", "letor": "mq2008"}
 DEFAULT_USER_OBJECTIVES = "mslr2"
 DEFAULT_SYNTHETIC_OBJECTIVES = "mslr2"
