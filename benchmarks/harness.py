@@ -11,6 +11,10 @@ single-objective policies (the DPO-LS corner runs, trained here once per fold an
 single-objective policies it uses (rewards and corners, each once) plus one policy per grid weight that is
 not one-hot (at e_k it is the single policy k, see ``ltr_cos.losses.modpo``); LightGBM trains one booster
 per weight.
+
+The COS-DPO budget sweep (``Settings.cos_dpo_budgets``) retrains COS-DPO per (fold, seed) with its policy
+budget scaled; its hypervolumes use the common nadir of the compared methods, which it does not move.
+With ``jobs`` > 1, several (fold, seed) units run at once from parent threads (each unit's jobs in order).
 """
 
 from __future__ import annotations
