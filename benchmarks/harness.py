@@ -79,10 +79,6 @@ def _unit_steps(s: Settings, grid_methods: list[str]) -> int:
     return 1 + needs_single + len(grid_methods) + sweep + ("allrank" in s.methods) + ("lightgbm" in s.methods)
 
 
-_JOB_LABELS = {"cos_dpo": "COS-DPO", "dpo_ls": "DPO-LS", "dpo_soup": "DPO Soup", "modpo": "MODPO",
-               "lightgbm": "LightGBM"}
-
-
 def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scratch: str, bar) -> dict:
     """Every job of one (fold, seed), in order, each in its own forked child; returns their raw results.
 
@@ -106,7 +102,7 @@ def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scrat
             "lightgbm": (job_lightgbm, {})}
     for method in grid_methods:
         fn, kwargs = jobs[method]
-        unit["runs"][method] = step(_JOB_LABELS[method], fn, **kwargs)
+        unit["runs"][method] = step(METHOD_LABELS[method], fn, **kwargs)
     if "cos_dpo" in grid_methods:
         for scale in s.cos_dpo_budgets:
             run = step(f"COS-DPO at budget x{scale:g}", job_cos_dpo, reference_ckpt=ckpt, budget_scale=scale)
