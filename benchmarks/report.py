@@ -167,6 +167,9 @@ def _ratios(results: dict) -> dict:
 # ------------------------------------------------------------------------------------------- reports
 
 
+_HV = "{:.4g}"  # hypervolumes shrink with the dimension (about 1e-5 in 5-D): significant digits
+
+
 def _pm(stat: dict | None, fmt: str = "{:.4f}") -> str:
     if not stat or stat.get("mean") is None:
         return "n/a"
@@ -203,8 +206,8 @@ def render_markdown(results: dict) -> str:
         a = agg_of[method]
         lines.append(
             f"| {METHOD_LABELS[method]} | {entry['runs'][0]['models_trained'] if entry['runs'] else '-'} | "
-            f"{_pm(a['hv_common_nadir_auxiliary'])} | {_pm(a['hv_common_nadir_with_main'])} | "
-            f"{_pm(a['hv_reference_auxiliary'])} | {_pm(a['hv_origin_auxiliary'])} | {_pm(a['main_ndcg_mean'])} | "
+            f"{_pm(a['hv_common_nadir_auxiliary'], _HV)} | {_pm(a['hv_common_nadir_with_main'], _HV)} | "
+            f"{_pm(a['hv_reference_auxiliary'], _HV)} | {_pm(a['hv_origin_auxiliary'], _HV)} | {_pm(a['main_ndcg_mean'])} | "
             f"{_pm(a['main_ndcg_std'])} | {_pm(a['train_cpu_s'], '{:.1f}')} | {_pm(a['train_wall_s'], '{:.1f}')} | "
             f"{_pm(a['peak_rss_mb'], '{:.0f}')} |")
     lines += ["", "## Stage 1 (main objective only)", "",
@@ -251,7 +254,7 @@ def _sweep_lines(results: dict) -> list[str]:
                      "hv_common_nadir_with_main /dpo_ls": baseline.get("hv_common_nadir_with_main cos_dpo/dpo_ls")})
     for entry in rows:
         lines.append(f"| {entry['budget_scale']:g} | {entry['policy_epochs']} | {_pm(entry['train_cpu_s'], '{:.1f}')} | "
-                     f"{_pm(entry['hv_common_nadir_auxiliary'])} | {_pm(entry['hv_common_nadir_with_main'])} | "
+                     f"{_pm(entry['hv_common_nadir_auxiliary'], _HV)} | {_pm(entry['hv_common_nadir_with_main'], _HV)} | "
                      f"{ratio(entry, 'hv_common_nadir_auxiliary')} | {ratio(entry, 'hv_common_nadir_with_main')} |")
     return lines
 
