@@ -12,6 +12,7 @@ import copy
 import logging
 import multiprocessing as mp
 import resource
+import threading
 import time
 import traceback
 import warnings
@@ -155,9 +156,10 @@ def _eval_unconditioned(ranker, batches, names: Sequence[str], s: Settings) -> d
 
 
 def _grid(m: int, s: Settings) -> np.ndarray:
+    """The benchmark's weight grid over ``m`` weighted objectives (step 1/``s.steps_for(m)``)."""
     from ltr_cos.objectives import simplex_lattice
 
-    return simplex_lattice(m, s.grid_steps)
+    return simplex_lattice(m, s.steps_for(m))
 
 
 _WARMED_UP: set[str] = set()  # module classes already warmed up in this process
@@ -239,7 +241,7 @@ def job_single(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt:
         module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt),
                               sampler=FixedWeights(single_objective_weights(m, k)))
         clock = _Clock()
-        trainer = _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
+        trainer = _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock, s.select_best)
         ckpt = str(Path(work) / f"single_{k}.ckpt")
         trainer.save_checkpoint(ckpt)
         out["checkpoints"].append(ckpt)
@@ -250,11 +252,17 @@ def job_single(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt:
     return out
 
 
+def budget_epochs(s: Settings, budget: float) -> int:
+    """Policy epochs of a COS-DPO run whose budget is ``budget`` times one per-weight policy's."""
+    return max(1, round(s.policy_epochs * budget))
+
+
 def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str,
                 budget_scale: float = 1.0) -> dict:
     """One conditioned COS-DPO policy, evaluated over the whole grid in batched passes.
 
-    Its budget is ``s.cos_dpo_budget * budget_scale`` times one per-weight policy's (epochs and minimum steps).
+    Its budget is ``s.cos_dpo_budget * budget_scale`` times one per-weight policy's (epochs and minimum steps);
+    ``budget_scale`` is the budget sweep's factor.
     """
     import pytorch_lightning as pl
 
@@ -272,10 +280,9 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
                           sampler=DirichletSampler(alpha=s.alpha, vertex_prob=s.vertex_prob),
                           loss=CosDpoLoss(cosine_lambda=s.cosine_lambda))
     clock = _Clock()
-    trainer = _fit_policy(module, data_dir, s, seed, max(1, round(s.policy_epochs * budget)), work, clock,
-                          s.select_best)
+    trainer = _fit_policy(module, data_dir, s, seed, budget_epochs(s, budget), work, clock, s.select_best)
     peak = _peak_rss_mb()  # training peak; the batched grid evaluation below needs more
-    ckpt = str(Path(work) / "cos_dpo.ckpt")
+    ckpt = str(Path(work) / ("cos_dpo.ckpt" if budget_scale == 1.0 else f"cos_dpo_budget{budget_scale:g}.ckpt"))
     trainer.save_checkpoint(ckpt)
     grid = _grid(module.n_weights, s)
     loaded = module.loaded()
@@ -326,8 +333,12 @@ def job_soup(data_dir: str, s: Settings, seed: int, work: str, single: dict) -> 
 
 
 def job_modpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str, single: dict) -> dict:
-    """MODPO: rewards from the single policies of objectives 2..m, one margin-trained policy per w_1 > 0."""
-    from ltr_cos.losses import MODPO_MIN_FIRST_WEIGHT
+    """MODPO: per grid weight w, a policy trained with DPO on its base objective (the largest weight) with the
+    single policies of the other objectives as rewards; at a one-hot e_k the single policy k itself.
+
+    Cost: every single-objective policy it uses (as a reward or as a corner), once, plus its own trained ones.
+    """
+    from ltr_cos.losses import modpo_base
     from ltr_cos.training import ModpoModule, load_ranker_from_checkpoint
 
     meta = _meta(data_dir)
@@ -336,25 +347,25 @@ def job_modpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: 
     m = len(weighted)
     grid = _grid(m, s)
     batches = _test_batches(data_dir)
-    reward_ckpts = single["checkpoints"][1:]
-    clock, rankers = _Clock(), []
+    clock, rankers, used, n_own = _Clock(), [], set(), 0
     for w in grid:
-        if w[0] <= MODPO_MIN_FIRST_WEIGHT:
-            # w_1 = 0: the policy of the remaining objectives; for m = 2 the objective-2 single policy
-            if m != 2:
-                raise NotImplementedError("MODPO at w_1 = 0 is defined here for m = 2 only")
-            rankers.append(load_ranker_from_checkpoint(single["checkpoints"][1]).ranker)
-        else:
-            module = ModpoModule(reward_ckpts=reward_ckpts, weights=[float(v) for v in w],
-                                 **_policy_kwargs(meta, s, reference_ckpt))
-            _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
-            rankers.append(module.policy)
+        base = modpo_base(w)
+        if w[base] >= 1.0 - 1e-9:  # one-hot: plain DPO on the base objective, the single policy itself
+            rankers.append(load_ranker_from_checkpoint(single["checkpoints"][base]).ranker)
+            used.add(base)
+            continue
+        others = [k for k in range(m) if k != base]
+        module = ModpoModule(reward_ckpts=[single["checkpoints"][k] for k in others], weights=[float(v) for v in w],
+                             base=base, **_policy_kwargs(meta, s, reference_ckpt))
+        _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock, s.select_best)
+        rankers.append(module.policy)
+        used.update(others)
+        n_own += 1
     peak = _peak_rss_mb()
     ndcgs = [_eval_unconditioned(ranker, batches, names, s) for ranker in rankers]
-    n_trained = int((grid[:, 0] > MODPO_MIN_FIRST_WEIGHT).sum()) + len(reward_ckpts)
-    return {"grid": _grid_rows(grid, weighted, ndcgs), "models_trained": n_trained,
-            "train_wall_s": clock.wall + float(sum(single["train_wall_s"][1:])),
-            "train_cpu_s": clock.cpu + float(sum(single["train_cpu_s"][1:])),
+    return {"grid": _grid_rows(grid, weighted, ndcgs), "models_trained": n_own + len(used),
+            "train_wall_s": clock.wall + float(sum(single["train_wall_s"][k] for k in used)),
+            "train_cpu_s": clock.cpu + float(sum(single["train_cpu_s"][k] for k in used)),
             "peak_rss_mb": max(peak, single["peak_rss_mb"]), **_rss_extra()}
 
 
@@ -379,10 +390,10 @@ def job_lightgbm(data_dir: str, s: Settings, seed: int, work: str) -> dict:
     train = flatten_items(_dataset_items(data_dir, "train"))
     vali = flatten_items(_dataset_items(data_dir, "vali")) if "vali" in meta["splits"] else None
     batches = _test_batches(data_dir)
-    clock, boosters = _Clock(), []
+    clock, boosters, steps = _Clock(), [], s.steps_for(len(weighted))
     for w in grid:
         with clock:
-            boosters.append(train_lambdarank(train, list(range(1, len(names))), w, s.grid_steps, vali, s.lgb_rounds,
+            boosters.append(train_lambdarank(train, list(range(1, len(names))), w, steps, vali, s.lgb_rounds,
                                              s.lgb_learning_rate, s.lgb_leaves, early_stopping=s.lgb_early_stopping,
                                              seed=seed, threads=s.threads))
     peak = _peak_rss_mb()
@@ -475,13 +486,23 @@ def _child(fn: Callable, kwargs: dict, conn, threads: int) -> None:
         conn.close()
 
 
+# Forks one at a time: a child forked while another thread's pipe is half set up would inherit that
+# pipe's write end and hide its EOF (a dead job) until the child exits.
+_FORK_LOCK = threading.Lock()
+
+
 def run_isolated(fn: Callable, threads: int = 1, **kwargs) -> dict:
-    """Run ``fn(**kwargs)`` in a forked child; return its result dict (re-raise its error here)."""
+    """Run ``fn(**kwargs)`` in a forked child; return its result dict (re-raise its error here).
+
+    Several threads of the parent may call it at once (``benchmarks.run --jobs``): the forks are serialised,
+    and the parent's threads do nothing but wait here, so a child inherits no lock held mid-operation
+    (import the training stack in the parent before starting the threads)."""
     ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, kwargs, child, threads))
-    proc.start()
-    child.close()
+    with _FORK_LOCK:
+        parent, child = ctx.Pipe(duplex=False)
+        proc = ctx.Process(target=_child, args=(fn, kwargs, child, threads))
+        proc.start()
+        child.close()
     try:
         status, payload = parent.recv()
     except EOFError:

@@ -1,7 +1,7 @@
 """``make benchmark``: COS-DPO against DPO-LS, DPO Soup, MODPO, LightGBM and allRank (docs/method.md §9).
 
 With no arguments it runs the built-in synthetic MSLR preset (objectives ``mslr2``: quality 132 and
-url_clicks 135) and, when MQ2008 is found (--real DIR or LTR_COS_SHARED_DATA), MQ2008 (all 5 folds, preset ``mq2008``).
+url_clicks 135; ``--synthetic-objectives mslr``: the five MSLR auxiliary columns 132-136) and, when MQ2008 is found (--real DIR or LTR_COS_SHARED_DATA), MQ2008 (all 5 folds, preset ``mq2008``).
 ``--data DIR`` runs a user's folder instead: a converted ltr_cos dataset folder (its objectives are read
 from its meta.json), or raw files in a layout ``ltr_cos.data.layouts`` recognises, converted with
 ``--objectives PRESET|FILE.yaml`` or repeated ``--objective NAME=FEATURE_ID[:quantile][:invert]`` (as
@@ -10,7 +10,7 @@ from its meta.json), or raw files in a layout ``ltr_cos.data.layouts`` recognise
 Usage (from the repository root, or with it on PYTHONPATH; ``benchmarks`` is not installed):
     .venv/bin/python -m benchmarks.run [--quick] [--data DIR] [--objective f31=31:quantile ...] [--seeds 0,1,2]
 
-Results: benchmarks/results/<dataset>/<run>/{results.json, results.md, front.png}, and per fold and seed
+Results: benchmarks/results/<dataset>/<run>/{results.json, results.md, front.png, compute.png}, and per fold and seed
 runs/<fold>_seed<seed>/: reference.ckpt and, per method, pareto.csv, summary.json, front.png
 (COS-DPO also its trained checkpoint cos_dpo.ckpt).
 """
@@ -32,10 +32,11 @@ from ltr_cos.errors import InputError
 
 DEFAULT_REAL = Path(os.environ.get("LTR_COS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data" / "real"))
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
-# Objectives presets a user folder can be converted with; ``mslr`` means the two-auxiliary MSLR variant
-# here (m = 2, the 11-point grid), as the benchmark is defined for m = 2.
+# Objectives presets a user folder can be converted with; for --data, ``mslr`` means the two-auxiliary MSLR
+# variant (m = 2, the 11-point grid; the five-objective preset is ``--synthetic-objectives mslr``).
 PRESET_ALIASES = {"mslr": "mslr2", "mslr2": "mslr2", "mq2008": "mq2008", "letor": "mq2008"}
 DEFAULT_USER_OBJECTIVES = "mslr2"
+DEFAULT_SYNTHETIC_OBJECTIVES = "mslr2"
 
 
 # Synthetic MSLR sizes (queries in train, vali, test): large enough to learn the auxiliary columns,
@@ -45,8 +46,11 @@ SYNTHETIC_QUICK = (300, 100, 150)
 
 
 def synthetic_dataset(work: Path, sizes: tuple[int, int, int], seed: int = 7,
-                      docs_per_query: int | tuple[int, int] | None = None, progress: bool = True) -> Fold:
-    """Generate the synthetic MSLR preset (train/vali/test with their own seeds) and convert it (``mslr2``)."""
+                      docs_per_query: int | tuple[int, int] | None = None, progress: bool = True,
+                      objectives: str = DEFAULT_SYNTHETIC_OBJECTIVES) -> Fold:
+    """Generate the synthetic MSLR preset (train/vali/test with their own seeds) and convert it with the
+    objectives preset ``objectives`` (``mslr2``: quality 132 and url_clicks 135; ``mslr``: all five MSLR
+    auxiliary columns 132-136)."""
     from ltr_cos.data.convert import convert_dataset
     from ltr_cos.data.synthetic import write_synthetic_libsvm
 
@@ -57,9 +61,23 @@ def synthetic_dataset(work: Path, sizes: tuple[int, int, int], seed: int = 7,
         files[split] = [raw / f"{split}.txt"]
         write_synthetic_libsvm(files[split][0], preset="mslr-web30k", n_queries=n, seed=seed + i,
                                docs_per_query=docs_per_query)
-    out = work / "synthetic_mslr"
-    convert_dataset(files, out, objectives="mslr2", overwrite=True, progress=progress)
+    out = work / f"synthetic_{objectives}"
+    convert_dataset(files, out, objectives=objectives, overwrite=True, progress=progress)
     return Fold("synthetic", str(out))
+
+
+def synthetic_objectives(name: str | None) -> tuple[str, int, str]:
+    """``--synthetic-objectives``: the preset, its number m of auxiliary objectives and the results dataset
+    name (``synthetic_mslr`` for the default ``mslr2``, else ``synthetic_<preset>_m<m>``)."""
+    from ltr_cos.objectives import PRESETS
+
+    name = name or DEFAULT_SYNTHETIC_OBJECTIVES
+    if name not in PRESETS or len(PRESETS[name]) < 3:
+        usable = sorted(p for p, specs in PRESETS.items() if len(specs) >= 3)
+        raise InputError(f"--synthetic-objectives: unknown or single-objective preset {name!r}; choose one of "
+                         f"{usable}")
+    m = len(PRESETS[name]) - 1
+    return name, m, "synthetic_mslr" if name == DEFAULT_SYNTHETIC_OBJECTIVES else f"synthetic_{name}_m{m}"
 
 
 def converted_folds(source: Path, objectives, work: Path, folds: list[int] | None,
@@ -140,7 +158,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--policy-epochs", type=int, help="epochs of every DPO policy")
     p.add_argument("--ref-epochs", type=int, help="epochs of the reference ranker and allRank")
     p.add_argument("--synthetic-queries", type=_ints, help="train,vali,test queries of the synthetic preset")
+    p.add_argument("--synthetic-objectives", metavar="PRESET",
+                   help=f"objectives preset of the synthetic dataset (default {DEFAULT_SYNTHETIC_OBJECTIVES}: quality, "
+                   "url_clicks; mslr: the five MSLR auxiliary columns 132-136, m = 5)")
     p.add_argument("--arch", choices=("mlp", "transformer"), help="ranker architecture (default mlp)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="(fold, seed) units run at once (default 1); each unit's jobs stay sequential, each in its "
+                   "own process, so CPU times stay per method (wall times grow when N exceeds the free cores)")
+    p.add_argument("--cos-dpo-budgets", metavar="F,F",
+                   help="COS-DPO budget sweep: extra COS-DPO runs with the policy budget scaled by each factor "
+                   "(default 0.25,0.5; an empty string turns it off)")
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -164,7 +191,18 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, field_name)
         if value is not None:
             changes[field_name] = value
-    return replace(s, **changes)
+    if args.cos_dpo_budgets is not None:
+        try:
+            changes["cos_dpo_budgets"] = tuple(float(v) for v in args.cos_dpo_budgets.split(",") if v.strip())
+        except ValueError:
+            raise InputError(f"--cos-dpo-budgets: expected comma-separated factors such as 0.25,0.5, got "
+                             f"{args.cos_dpo_budgets!r}") from None
+    try:
+        return replace(s, **changes)
+    except ValueError as exc:
+        if "cos_dpo_budgets" in str(exc):
+            raise InputError(f"--cos-dpo-budgets: {exc}") from None
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def check_dataset(dataset: DatasetRun, settings: Settings, source: str | None = None) -> None:
-    """Refuse, before any training, a dataset the benchmark cannot run: no test split, fewer than two
-    auxiliary objectives (no trade-off), or MODPO with more than two. Messages name ``source`` (the
-    user's folder) rather than a temporary conversion of it."""
+    """Refuse, before any training, a dataset the benchmark cannot run: no test split, or fewer than two
+    auxiliary objectives (no trade-off). Messages name ``source`` (the user's folder) rather than a
+    temporary conversion of it."""
     from ltr_cos.data import load_meta
 
     for fold in dataset.folds:
@@ -193,13 +231,12 @@ def check_dataset(dataset: DatasetRun, settings: Settings, source: str | None = 
         if len(names) < 3:
             raise InputError(f"the benchmark compares trade-offs between two or more auxiliary objectives; this data "
                              f"has {', '.join(names)} (add --objective NAME=FEATURE_ID specs)", where)
-        if len(names) > 3 and "modpo" in settings.methods:
-            raise InputError(f"MODPO is defined here for two auxiliary objectives, the data has {len(names) - 1}; "
-                             "pass --methods without modpo", where)
 
 
 def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
     settings = settings_from_args(args)
+    if args.jobs < 1:
+        raise InputError(f"--jobs must be 1 or more, got {args.jobs}")
     progress = not args.no_progress
     run_name = args.run or datetime.now().strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
     command = "python -m benchmarks.run " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -208,8 +245,11 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         datasets: list[DatasetRun] = []
+        from ltr_cos.data import load_meta
+
         if args.data is not None:
-            from ltr_cos.data import load_meta
+            if args.synthetic_objectives is not None:
+                raise InputError("--synthetic-objectives applies to the built-in synthetic dataset, not to --data")
 
             objectives = user_objectives(args)
             folds = converted_folds(args.data, objectives, work, args.folds, progress)
@@ -221,10 +261,11 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             if "synthetic" in wanted:
                 sizes = tuple(args.synthetic_queries) if args.synthetic_queries else (
                     SYNTHETIC_QUICK if args.quick else SYNTHETIC_FULL)
-                fold = synthetic_dataset(work, sizes, progress=progress)
-                datasets.append(DatasetRun("synthetic_mslr", [fold], f"synthetic MSLR-WEB30K-like data "
+                preset_name, _, dataset_name = synthetic_objectives(args.synthetic_objectives)
+                fold = synthetic_dataset(work, sizes, progress=progress, objectives=preset_name)
+                datasets.append(DatasetRun(dataset_name, [fold], f"synthetic MSLR-WEB30K-like data "
                                            f"({sizes[0]}/{sizes[1]}/{sizes[2]} train/vali/test queries), "
-                                           "objectives preset mslr2 (quality 132, url_clicks 135)"))
+                                           f"preset {preset_name}: " + describe_objectives(load_meta(fold.data_dir))))
             if "mq2008" in wanted:
                 mq = args.real / "mq2008"
                 if (mq / "S1.txt").exists():
@@ -239,9 +280,10 @@ def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
             check_dataset(dataset, settings, None if args.data is None else str(args.data))
         for dataset in datasets:
             out_dir = args.out / dataset.name / run_name
-            results = run_dataset(dataset, settings, out_dir, run_name, progress=progress, command=command)
+            results = run_dataset(dataset, settings, out_dir, run_name, progress=progress, command=command,
+                                  jobs=args.jobs)
             print(f"\n{(out_dir / 'results.md').read_text()}")
-            print(f"written: {out_dir}/results.json, results.md, front.png; per fold, seed and method: "
+            print(f"written: {out_dir}/results.json, results.md, front.png, compute.png; per fold, seed and method: "
                   f"{out_dir}/runs/")
             del results
     print(f"benchmark finished in {time.perf_counter() - started:.0f} s")

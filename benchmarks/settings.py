@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,34 @@ STAGE1_LABELS = {
 }
 ALL_METHODS = (*GRID_METHODS, "allrank")
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The default weight grid: the finest simplex lattice of step 1/s, s <= MAX_GRID_STEPS, with at most
+# MAX_GRID_POINTS points (m = 2: s = 10, 11 points; m = 3: s = 10, 66; m = 4: s = 6, 84; m = 5: s = 4, 70).
+MAX_GRID_STEPS = 10
+MAX_GRID_POINTS = 100
+
+
+def default_grid_steps(m: int) -> int:
+    """The benchmark's lattice steps for ``m`` weighted objectives: the largest s <= 10 whose simplex
+    lattice (C(s + m - 1, m - 1) points) has at most 100 points."""
+    if m < 1:
+        raise ValueError(f"the weight grid needs at least one weighted objective, got m={m}")
+    for steps in range(MAX_GRID_STEPS, 0, -1):
+        if math.comb(steps + m - 1, m - 1) <= MAX_GRID_POINTS:
+            return steps
+    raise ValueError(f"no simplex lattice over {m} objectives has at most {MAX_GRID_POINTS} points")
+
+
+# The goals results.md checks COS-DPO against (ratios over DPO-LS of the same fold and seed).
+GOAL_HV_RATIO = 1.10  # HV(COS-DPO)/HV(DPO-LS), common nadir, auxiliary and +main
+GOAL_HV_RATIO_FLOOR = 1.0  # no seed's mean HV ratio below this
+GOAL_CPU_RATIO = {2: 0.2, 3: 0.1, 4: 0.1}  # train CPU COS-DPO/DPO-LS by m; m >= 5: GOAL_CPU_RATIO_MANY
+GOAL_CPU_RATIO_MANY = 0.05
+
+
+def goal_cpu_ratio(m: int) -> float:
+    """The train-CPU goal COS-DPO/DPO-LS for ``m`` weighted objectives (the grid, hence DPO-LS, grows with m)."""
+    return GOAL_CPU_RATIO.get(m, GOAL_CPU_RATIO_MANY if m >= 5 else GOAL_CPU_RATIO[2])
 
 
 @dataclass
@@ -51,13 +80,16 @@ class Settings:
         val_grid_steps: COS-DPO's validation lattice step 1/val_grid_steps.
         beta: DPO temperature.
         conditioning: COS-DPO conditioning path.
-        grid_steps: the simplex lattice step 1/grid_steps (10: the 11-point grid for m = 2).
+        grid_steps: the simplex lattice step 1/grid_steps; None = ``default_grid_steps(m)`` (m = 2: 10, the
+            11-point grid; m = 5: 4, 70 points).
         k: NDCG cut-off of every reported figure.
         empty_rule: NDCG of queries with no positive gain (``drop`` = excluded).
         threads: torch and LightGBM threads per job.
         lgb_rounds, lgb_learning_rate, lgb_leaves, lgb_early_stopping: LightGBM settings.
         allrank_slate_length: allRank pads every training list to this length (None = max_list_length).
         methods: methods to run.
+        cos_dpo_budgets: the COS-DPO budget sweep: per (fold, seed), one more COS-DPO run per factor, its
+            policy trained for ``max(1, round(policy_epochs * factor))`` epochs (empty: no sweep).
     """
 
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -85,7 +117,7 @@ class Settings:
     val_grid_steps: int = 2
     beta: float = 1.0
     conditioning: str = "film"
-    grid_steps: int = 10
+    grid_steps: int | None = None
     k: int = 10
     empty_rule: str = "drop"
     threads: int = 1
@@ -95,11 +127,21 @@ class Settings:
     lgb_early_stopping: int = 30
     allrank_slate_length: int | None = None
     methods: tuple[str, ...] = ALL_METHODS
+    cos_dpo_budgets: tuple[float, ...] = (0.25, 0.5)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.methods if m not in ALL_METHODS]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {list(ALL_METHODS)}")
+        if self.grid_steps is not None and self.grid_steps < 1:
+            raise ValueError(f"grid_steps must be >= 1 (or None for the default rule), got {self.grid_steps}")
+        bad = [f for f in self.cos_dpo_budgets if not f > 0]
+        if bad:
+            raise ValueError(f"cos_dpo_budgets must be positive factors, got {list(self.cos_dpo_budgets)}")
+
+    def steps_for(self, m: int) -> int:
+        """The lattice steps used for ``m`` weighted objectives: ``grid_steps`` if set, else the default rule."""
+        return self.grid_steps if self.grid_steps is not None else default_grid_steps(m)
 
 
 FULL = Settings()

@@ -1,5 +1,6 @@
-"""MODPO (listwise; docs/method.md §9): an unconditioned policy for one weight w, trained on objective 1
-with the margins of the other objectives' single-objective policies (the maths: ``ltr_cos.losses.modpo``)."""
+"""MODPO (listwise; docs/method.md §9): an unconditioned policy for one weight w, trained with DPO on a base
+objective (by default the one with the largest weight) with the margins of the other objectives'
+single-objective policies (the maths: ``ltr_cos.losses.modpo``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ltr_cos.errors import InputError
-from ltr_cos.losses import MODPO_MIN_FIRST_WEIGHT, CosDpoLoss, modpo_logits, modpo_loss
+from ltr_cos.losses import CosDpoLoss, check_modpo_base, modpo_base, modpo_logits, modpo_loss
 from ltr_cos.objectives import FixedWeights
 from ltr_cos.training.checkpoint import load_ranker_from_checkpoint
 from ltr_cos.training.cos_dpo import CosDpoModule
@@ -18,23 +19,28 @@ class ModpoModule(CosDpoModule):
     """MODPO for one weight w: a ``CosDpoModule`` with a ``FixedWeights`` sampler and a MODPO training step.
 
     Args:
-        reward_ckpts: checkpoints of the single-objective policies of weighted objectives 2..m (DPO-LS runs
-            at the one-hot weights e_2..e_m), in order; they must share the reference ranker.
-        weights: the weight w (w_1 > 0; at w_1 = 0 use the policy of the other objectives).
+        reward_ckpts: checkpoints of the single-objective policies (DPO-LS runs at the one-hot weights e_k)
+            of every weighted objective except the base one, in objective order; they must share the
+            reference ranker.
+        weights: the weight w (m values).
+        base: index of the objective trained with DPO; None = ``modpo_base(weights)``, the objective with
+            the largest weight (ties: the first). Its weight must be positive.
         kwargs: the other ``CosDpoModule`` arguments (reference_ckpt, data_info, beta, loss, optim, ...).
     """
 
-    def __init__(self, reward_ckpts: list[str] | None = None, weights: list[float] | None = None, **kwargs) -> None:
+    def __init__(self, reward_ckpts: list[str] | None = None, weights: list[float] | None = None,
+                 base: int | None = None, **kwargs) -> None:
         if weights is None:
             raise InputError("MODPO trains one policy per weight: pass weights")
-        if float(weights[0]) <= MODPO_MIN_FIRST_WEIGHT:
-            raise InputError(f"MODPO needs w_1 > 0, got weights={list(weights)}; at w_1 = 0 use the policy of the "
-                             "other objectives (for m = 2 the objective-2 single policy)")
+        base = check_modpo_base(weights, modpo_base(weights) if base is None else base)
         super().__init__(sampler=FixedWeights(weights), **kwargs)
+        self.base = base
         reward_ckpts = list(reward_ckpts or [])
+        others = [name for i, name in enumerate(self.weighted_objectives) if i != base]
         if len(reward_ckpts) != self.n_weights - 1:
-            raise InputError(f"MODPO over {self.weighted_objectives} needs {self.n_weights - 1} reward checkpoints "
-                             f"(single-objective policies of {self.weighted_objectives[1:]}), got {len(reward_ckpts)}")
+            raise InputError(f"MODPO over {self.weighted_objectives} with base {self.weighted_objectives[base]!r} "
+                             f"needs {self.n_weights - 1} reward checkpoints (single-objective policies of "
+                             f"{others}), got {len(reward_ckpts)}")
         rewards = []
         for path in reward_ckpts:
             loaded = load_ranker_from_checkpoint(path)
@@ -59,10 +65,11 @@ class ModpoModule(CosDpoModule):
             reward_scores = (torch.stack([r(batch.features, batch.mask) for r in self.rewards], dim=-1)
                              if len(self.rewards) else None)
         scores = self.policy(batch.features, batch.mask)
-        z = modpo_logits(scores, ref_scores, reward_scores, self.sampler.weights, self.beta)
+        z = modpo_logits(scores, ref_scores, reward_scores, self.sampler.weights, self.beta, base=self.base)
         loss_fn: CosDpoLoss = self.loss_fn
         options = {"gain": loss_fn.gain, "tau": loss_fn.tau} if loss_fn.form == "listnet" else {}
-        loss = modpo_loss(z, batch.labels[..., self.objective_columns[0]], batch.mask, loss_fn.form, **options)
+        loss = modpo_loss(z, batch.labels[..., self.objective_columns[self.base]], batch.mask, loss_fn.form,
+                          **options)
         self._check_finite(loss)
         self.log_train_loss("train/loss", loss, batch.batch_size, prog_bar=True)
         return loss

@@ -1,4 +1,5 @@
-"""The benchmark harness end to end on tiny generated data: every method, one seed, a schema-valid result."""
+"""The benchmark harness end to end on tiny generated data: every method, one seed, a schema-valid result;
+and a run with three auxiliary objectives, two seeds and two concurrent (fold, seed) units."""
 
 import json
 from dataclasses import replace
@@ -46,6 +47,9 @@ def test_results_files_and_schema(results):
     for label in ("COS-DPO", "DPO-LS", "DPO Soup", "MODPO", "LightGBM", "allRank"):
         assert label in md
     assert (out / "front.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "compute.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Goals" in md and "## COS-DPO budget sweep" in md
+    assert "issue" not in md.lower() and "target" not in md.lower()
     # a broken result is refused by the schema
     broken = json.loads((out / "results.json").read_text())
     del broken["methods"]["cos_dpo"]["runs"][0]["train_cpu_s"]
@@ -74,8 +78,30 @@ def test_corners_share_the_single_objective_policies(results):
     # Soup at e_1 / e_2 is the single-objective policy; DPO-LS trains the same run (same seed, same data)
     for corner in (0, -1):
         assert runs["dpo_soup"][corner]["ndcg"] == pytest.approx(runs["dpo_ls"][corner]["ndcg"], abs=1e-6)
-    # MODPO at w_1 = 0 uses the objective-2 single policy
-    assert runs["modpo"][-1]["ndcg"] == pytest.approx(runs["dpo_soup"][-1]["ndcg"], abs=1e-6)
+    # MODPO at a one-hot weight e_k is the single policy k (not trained again)
+    for corner in (0, -1):
+        assert runs["modpo"][corner]["ndcg"] == pytest.approx(runs["dpo_soup"][corner]["ndcg"], abs=1e-6)
+
+
+def test_budget_sweep_uses_the_main_comparisons_nadir(results):
+    out, res = results
+    sweep = res["budget_sweep"]["cos_dpo"]
+    assert sweep["budget_scales"] == [0.25, 0.5]
+    assert [r["budget_scale"] for r in sweep["runs"]] == [0.25, 0.5]
+    assert all(r["policy_epochs"] == 1 and r["models_trained"] == 1 and r["train_cpu_s"] > 0 for r in sweep["runs"])
+    main_nadir = res["methods"]["dpo_ls"]["runs"][0]["summary"]["hypervolume"]["common_nadir"]["point"]
+    for run in sweep["runs"]:
+        assert run["summary"]["hypervolume"]["common_nadir"]["point"] == main_nadir
+        assert len(run["grid"]) == len(res["grid"])
+    assert [a["budget_scale"] for a in sweep["aggregate"]] == [0.25, 0.5]
+    assert sweep["aggregate"][0]["train_cpu_s"]["n"] == 1
+    # a sweep point worse than every main method on an objective would have lowered the nadir: it must not
+    names = res["objectives"]
+    points = np.array([[row["ndcg"][n] for n in names] for e in res["methods"].values() for row in e["runs"][0]["grid"]])
+    assert [main_nadir[n] for n in names] == pytest.approx(points.min(axis=0).tolist())
+    table = (out / "results.md").read_text().split("## COS-DPO budget sweep")[1].split("##")[0]
+    assert [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| 0") or
+            line.startswith("| 1")] == ["0.25", "0.5", "1"]
 
 
 def test_common_nadir_is_the_worst_point_of_all_methods(results):
@@ -99,12 +125,13 @@ def test_aggregated_labels_for_lambdarank():
 def test_cli_runs_a_user_folder(tiny_dataset, tmp_path):
     code = bench_run.main(["--data", tiny_dataset.data_dir, "--name", "user", "--seeds", "0", "--methods",
                            "cos_dpo,dpo_soup", "--policy-epochs", "1", "--ref-epochs", "1", "--out", str(tmp_path),
-                           "--run", "r", "--no-progress", "--quick"])
+                           "--run", "r", "--no-progress", "--quick", "--cos-dpo-budgets", ""])
     assert code == 0
     written = json.loads((tmp_path / "user" / "r" / "results.json").read_text())
     _validate(written)
     assert set(written["methods"]) == {"cos_dpo", "dpo_soup"} and "allrank" not in written["stage1"]
-    assert len(written["grid"]) == 11
+    assert len(written["grid"]) == 11 and written["settings"]["grid_steps"] == 10  # the default rule for m = 2
+    assert "budget_sweep" not in written and written["settings"]["cos_dpo_budgets"] == []
 
 
 def test_per_method_artifacts_and_stage1_lightgbm(results):
@@ -154,6 +181,12 @@ def test_cli_user_errors_are_one_line(tiny_dataset, tmp_path, capsys):
     assert "unknown methods" in error("--data", str(raw), "--methods", "cos_dpo,nope")
     assert "--fold 2: this folder has no folds" in error("--data", str(raw), "--folds", "2")
     assert "not a folder" in error("--data", str(tmp_path / "missing"))
+    assert "applies to the built-in synthetic dataset" in error("--data", str(raw), "--synthetic-objectives", "mslr")
+    assert "--synthetic-objectives: unknown or single-objective preset 'none'" in error(
+        "--datasets", "synthetic", "--synthetic-objectives", "none")
+    assert "--jobs must be 1 or more" in error("--data", str(raw), "--jobs", "0")
+    assert "--cos-dpo-budgets: expected comma-separated" in error("--data", str(raw), "--cos-dpo-budgets", "a,b")
+    assert "cos_dpo_budgets must be positive" in error("--data", str(raw), "--cos-dpo-budgets", "0.5,-1")
     (raw / "test.txt").unlink()
     message = error("--data", str(raw), "--objective", "q=132:quantile", "--objective", "c=135:quantile")
     assert f"error: {raw}: the benchmark needs train and test splits, found train, vali" in message
@@ -186,3 +219,94 @@ def test_benchmarks_import_from_another_folder(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "--objective SPEC" in done.stdout
+
+
+def test_synthetic_objectives_names_the_dataset_by_m():
+    assert bench_run.synthetic_objectives(None) == ("mslr2", 2, "synthetic_mslr")
+    assert bench_run.synthetic_objectives("mslr") == ("mslr", 5, "synthetic_mslr_m5")
+
+
+@pytest.fixture(scope="module")
+def results_m3(tmp_path_factory):
+    """Three auxiliary objectives (quality 132, query_url_clicks 134, dwell_time 136), the lattice of step 1/2
+    (6 points), COS-DPO, DPO Soup and MODPO."""
+    from ltr_cos.objectives import MAIN, ObjectiveSpec
+
+    work = tmp_path_factory.mktemp("bench_m3")
+    raw = _raw_user_folder(work)
+    specs = (MAIN, ObjectiveSpec("quality", 132, "quantile"), ObjectiveSpec("query_url_clicks", 134, "quantile"),
+             ObjectiveSpec("dwell_time", 136, "quantile"))
+    folds = bench_run.converted_folds(raw, specs, work, None, progress=False)
+    settings = replace(TINY, grid_steps=2, methods=("cos_dpo", "dpo_soup", "modpo"), cos_dpo_budgets=())
+    out = work / "out"
+    return out, run_dataset(DatasetRun("tiny_m3", folds, "m = 3"), settings, out, "run", progress=False)
+
+
+def test_three_auxiliary_objectives(results_m3):
+    out, res = results_m3
+    _validate(json.loads((out / "results.json").read_text()))
+    assert res["weighted_objectives"] == ["quality", "query_url_clicks", "dwell_time"]
+    assert len(res["grid"]) == 6
+    # MODPO: the 3 single policies (corners and rewards) + one policy per weight that is not one-hot
+    models = {m: e["runs"][0]["models_trained"] for m, e in res["methods"].items()}
+    assert models == {"cos_dpo": 1, "dpo_soup": 3, "modpo": 6}
+    corners = [i for i, w in enumerate(res["grid"]) if max(w) == 1.0]
+    assert len(corners) == 3
+    soup, modpo = res["methods"]["dpo_soup"]["runs"][0], res["methods"]["modpo"]["runs"][0]
+    for i in corners:  # every corner is the single policy, in both methods
+        assert modpo["grid"][i]["ndcg"] == pytest.approx(soup["grid"][i]["ndcg"], abs=1e-6)
+    # the soup's inner points are mixtures of three policies, not copies of a corner
+    inner = [i for i in range(6) if i not in corners]
+    assert any(soup["grid"][i]["ndcg"] != soup["grid"][j]["ndcg"] for i in inner for j in corners)
+    assert modpo["train_cpu_s"] > soup["train_cpu_s"] > 0  # MODPO trains 3 policies more
+    assert len(res["methods"]["cos_dpo"]["runs"][0]["summary"]["hypervolume"]["common_nadir"]["point"]) == 4
+    assert (out / "runs" / f"{res['folds'][0]}_seed0" / "modpo" / "scatter_matrix.png").exists()
+    assert (out / "compute.png").exists() and "budget_sweep" not in res
+
+
+def _pid_and_value(value: int) -> tuple[int, int]:
+    import os
+
+    return os.getpid(), value * 2
+
+
+def test_run_isolated_from_several_threads():
+    """``--jobs``: threads of the parent fork job processes at once, without deadlock, each result its own."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks.jobs import run_isolated
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outs = list(pool.map(lambda v: run_isolated(_pid_and_value, value=v), range(8)))
+    assert [value for _, value in outs] == [2 * v for v in range(8)]
+    pids = {pid for pid, _ in outs}
+    assert len(pids) == 8 and os.getpid() not in pids
+
+
+def test_concurrent_units_are_collected_in_fold_seed_order(tiny_dataset, tmp_path, monkeypatch):
+    """With ``jobs`` > 1 the first unit finishing last still comes first."""
+    import threading
+    import time
+
+    from benchmarks import harness
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def fake_unit(fold, seed, s, grid_methods, scratch, bar):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.4 if seed == 0 else 0.05)
+        with lock:
+            running[0] -= 1
+        return {"seed": seed}
+
+    collected = []
+    monkeypatch.setattr(harness, "_run_unit", fake_unit)
+    monkeypatch.setattr(harness, "_collect", lambda results, fold, seed, unit, *rest: collected.append(
+        (seed, unit["seed"])))
+    settings = replace(TINY, seeds=(0, 1, 2), methods=("allrank",))
+    harness.run_dataset(DatasetRun("order", [tiny_dataset]), settings, tmp_path / "o", "r", progress=False, jobs=3)
+    assert collected == [(0, 0), (1, 1), (2, 2)]
+    assert peak[0] >= 2  # the units did run at once

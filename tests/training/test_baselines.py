@@ -86,6 +86,22 @@ def test_soup_interpolates_every_parameter():
             assert torch.equal(value, before[key])
 
 
+def test_soup_of_three_policies():
+    policies = [_random_ranker(0), _random_ranker(1), _random_ranker(2)]
+    w = [0.2, 0.3, 0.5]
+    soup = soup_ranker(policies, w)
+    states = [p.state_dict() for p in policies]
+    for key, value in soup.state_dict().items():
+        if torch.is_floating_point(value):
+            torch.testing.assert_close(value, sum(wk * st[key] for wk, st in zip(w, states)))
+    batch = collate(make_lists(6, n_features=N_FEATURES, seed=3))
+    with torch.no_grad():
+        corner = soup_ranker(policies, single_objective_weights(3, 2))
+        assert torch.equal(corner(batch.features, batch.mask), policies[2](batch.features, batch.mask))
+    with pytest.raises(InputError, match="soup weights"):
+        soup_ranker(policies, [0.5, 0.5])  # two weights for three policies
+
+
 def test_soup_refuses_bad_inputs():
     policies = [_random_ranker(0), _random_ranker(1)]
     with pytest.raises(InputError, match="soup weights must sum to 1"):
@@ -108,8 +124,8 @@ def test_modpo_logits_formula():
     torch.testing.assert_close(z, expected)
     # w = (1, 0): plain DPO logits beta * h
     torch.testing.assert_close(modpo_logits(scores, ref, f2[..., None], [1.0, 0.0], beta), b * (scores - ref))
-    with pytest.raises(InputError, match="w_1 > 0"):
-        modpo_logits(scores, ref, f2[..., None], [0.0, 1.0], beta)
+    with pytest.raises(InputError, match="positive weight"):
+        modpo_logits(scores, ref, f2[..., None], [0.0, 1.0], beta)  # base 0 given, but w_1 = 0
 
 
 def test_modpo_loss_with_first_weight_one_is_plain_dpo_on_objective_one():
@@ -134,9 +150,31 @@ def test_modpo_module_reduces_to_dpo_ls_at_first_corner(checkpoints):
     torch.testing.assert_close(modpo.training_step(batch, 0), dpo_ls.training_step(batch, 0))
 
 
+def test_modpo_module_takes_the_largest_weight_as_base(checkpoints):
+    """w = (0.3, 0.7): DPO on objective 2 (aux_b, label column 2) with the objective-1 policy as the reward."""
+    common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES), "beta": 0.8}
+    modpo = ModpoModule(reward_ckpts=[checkpoints["single_0"]], weights=[0.3, 0.7], **common).eval()
+    assert modpo.base == 1
+    batch = collate(make_lists(16, seed=7))
+    reward = load_ranker_from_checkpoint(checkpoints["single_0"]).ranker
+    with torch.no_grad():
+        ref = modpo.reference(batch.features, batch.mask)
+        scores = modpo.policy(batch.features, batch.mask)
+        f1 = reward(batch.features, batch.mask)
+    z = (0.8 * (scores - ref) - 0.3 * 0.8 * (f1 - ref)) / 0.7
+    per_query, valid = listnet_dpo_loss(z, torch.zeros_like(z), batch.labels[..., 2], batch.mask, 1.0)
+    torch.testing.assert_close(modpo.training_step(batch, 0), per_query[valid].mean())
+    # the corner e_2 is plain DPO on objective 2
+    corner = ModpoModule(reward_ckpts=[checkpoints["single_0"]], weights=[0.0, 1.0], **common)
+    dpo_ls = CosDpoModule(sampler=FixedWeights([0.0, 1.0]), **common)
+    dpo_ls.policy.load_state_dict(corner.policy.state_dict())
+    torch.testing.assert_close(corner.training_step(batch, 0), dpo_ls.training_step(batch, 0))
+
+
 def test_modpo_module_uses_the_reward_margin(checkpoints):
     common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES), "beta": 0.8}
-    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.4, 0.6], **common).eval()
+    # an explicit base: objective 1, although w_2 is larger
+    modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.4, 0.6], base=0, **common).eval()
     batch = collate(make_lists(16, seed=7))
     reward = load_ranker_from_checkpoint(checkpoints["single_1"]).ranker
     with torch.no_grad():
@@ -152,8 +190,10 @@ def test_modpo_module_uses_the_reward_margin(checkpoints):
 
 def test_modpo_module_refuses_bad_setups(checkpoints):
     common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES)}
-    with pytest.raises(InputError, match="w_1 > 0"):
-        ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.0, 1.0], **common)
+    with pytest.raises(InputError, match="positive weight"):
+        ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.0, 1.0], base=0, **common)
+    with pytest.raises(InputError, match="outside 0..1"):
+        ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.5, 0.5], base=2, **common)
     with pytest.raises(InputError, match="needs 1 reward checkpoints"):
         ModpoModule(reward_ckpts=[], weights=[0.5, 0.5], **common)
     with pytest.raises(InputError, match="unconditioned single-objective"):
