@@ -32,7 +32,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,10 @@ RUNTIME_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 COMPARE_BETAS = (0.25, 0.5, 2.0, 4.0)
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "temperature"
 MODELS = {"rescaled": "(a) Weight-COS-DPO at beta, rescaled", "trained": "(b) Weight-COS-DPO trained at beta'",
-          "temperature": "(c) Temperature-COS-DPO at beta'"}
+          "retrained": "(b') as (b), another training seed", "temperature": "(c) Temperature-COS-DPO at beta'"}
+# the run's group of grid tables each compared model's rows live in
+GROUPS = {"rescaled": "rescaled", "trained": "trained", "retrained": "retrained", "temperature": "beta_front"}
+RESEED = 1000  # (b') trains with seed + RESEED: other initial conditioning weights and batch order, same reference
 
 
 def job_temperature_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str,
@@ -113,32 +115,37 @@ def grid_scores(loaded, features, mask, grid, beta: float):
 
 
 def rank_agreement(a, b, mask) -> tuple[float, float, int]:
-    """Sum over queries of the Spearman and Kendall (tau-a) correlation of two score lists, and the count.
+    """Sums over queries and grid points of the Spearman and Kendall (tau-a) correlation of two score
+    lists, and how many (query, grid point) pairs they sum.
 
     Args:
-        a, b: float [B, L] scores; mask: bool [B, L]. Queries with fewer than two documents are skipped.
+        a, b: float [G, B, L] scores (or [B, L]); mask: bool [B, L]. Queries with fewer than two documents
+            are skipped. Each query is taken on its own documents only ([G, n, n] pairs, not [G, L, L]).
     """
-    import torch
-
-    n = mask.sum(-1)
-    keep = n >= 2
-    a, b, mask, n = a[keep].double(), b[keep].double(), mask[keep], n[keep].double()
-    if len(n) == 0:
-        return 0.0, 0.0, 0
-    big = torch.finfo(torch.float64).max
-    ranks = [torch.where(mask, x, big).argsort(-1).argsort(-1).double() for x in (a, b)]  # padding ranks last
-    centred = [torch.where(mask, r - (n.unsqueeze(1) - 1) / 2, 0.0) for r in ranks]
-    spearman = (centred[0] * centred[1]).sum(-1) / (centred[0].square().sum(-1) * centred[1].square().sum(-1)).sqrt()
-    pairs = (mask.unsqueeze(2) & mask.unsqueeze(1)).triu(1)
-    concord = (a.unsqueeze(2) - a.unsqueeze(1)).sign() * (b.unsqueeze(2) - b.unsqueeze(1)).sign()
-    kendall = (concord * pairs).sum((1, 2)) / pairs.sum((1, 2))
-    return float(spearman.sum()), float(kendall.sum()), int(len(n))
+    if a.dim() == 2:
+        a, b = a.unsqueeze(0), b.unsqueeze(0)
+    rho_sum = tau_sum = 0.0
+    count = 0
+    for q in range(mask.shape[0]):
+        keep = mask[q]
+        n = int(keep.sum())
+        if n < 2:
+            continue
+        x, y = a[:, q, keep].double(), b[:, q, keep].double()  # [G, n]
+        rx, ry = (v.argsort(-1).argsort(-1).double() - (n - 1) / 2 for v in (x, y))
+        rho_sum += float(((rx * ry).sum(-1) / (rx.square().sum(-1) * ry.square().sum(-1)).sqrt()).sum())
+        concord = (x.unsqueeze(2) - x.unsqueeze(1)).sign() * (y.unsqueeze(2) - y.unsqueeze(1)).sign()
+        tau_sum += float(concord.triu(1).sum() / (n * (n - 1) / 2))
+        count += x.shape[0]
+    return rho_sum, tau_sum, count
 
 
 def job_evaluate(data_dir: str, s: Settings, temperature_ckpt: str, weight_ckpts: dict[float, str],
-                 runtime_betas: Sequence[float], compare_betas: Sequence[float]) -> dict:
+                 retrained_ckpts: dict[float, str], runtime_betas: Sequence[float],
+                 compare_betas: Sequence[float]) -> dict:
     """Grid NDCG of the Temperature-COS-DPO model at every run-time beta and of the Weight-COS-DPO model
-    trained at ``s.beta`` rescaled to every compared beta', and the rank agreement of (a) and (c) with (b)."""
+    trained at ``s.beta`` rescaled to every compared beta', and the rank agreement of (a), (b') and (c)
+    with (b)."""
     import torch
 
     from ltr_cos.training import load_ranker_from_checkpoint
@@ -148,6 +155,7 @@ def job_evaluate(data_dir: str, s: Settings, temperature_ckpt: str, weight_ckpts
     batches = _test_batches(data_dir)
     temperature = load_ranker_from_checkpoint(temperature_ckpt)
     weight = {b: load_ranker_from_checkpoint(path) for b, path in weight_ckpts.items()}
+    retrained = {b: load_ranker_from_checkpoint(path) for b, path in retrained_ckpts.items()}
     base = weight[s.beta]
     grid = _grid(len(names) - 1, s)
     weighted = list(temperature.info["weighted_objectives"])
@@ -162,18 +170,18 @@ def job_evaluate(data_dir: str, s: Settings, temperature_ckpt: str, weight_ckpts
     grid_t = torch.as_tensor(grid, dtype=torch.float32)
     with torch.no_grad():
         for b in compare_betas:
-            sums = {"rescaled": [0.0, 0.0], "temperature": [0.0, 0.0]}
+            sums = {"rescaled": [0.0, 0.0], "retrained": [0.0, 0.0], "temperature": [0.0, 0.0]}
             count = 0
             for batch in batches:
                 target = grid_scores(weight[b], batch.features, batch.mask, grid_t, b)
                 others = {"rescaled": grid_scores(base, batch.features, batch.mask, grid_t, b),
+                          "retrained": grid_scores(retrained[b], batch.features, batch.mask, grid_t, b),
                           "temperature": grid_scores(temperature, batch.features, batch.mask, grid_t, b)}
-                for g in range(len(grid)):
-                    for key, scores in others.items():
-                        rho, tau, n = rank_agreement(scores[g], target[g], batch.mask)
-                        sums[key][0] += rho
-                        sums[key][1] += tau
-                    count += n
+                for key, scores in others.items():
+                    rho, tau, n = rank_agreement(scores, target, batch.mask)
+                    sums[key][0] += rho
+                    sums[key][1] += tau
+                count += n
             out["agreement"][str(b)] = {key: {"spearman": v[0] / max(count, 1), "kendall": v[1] / max(count, 1)}
                                         for key, v in sums.items()}
     return out
@@ -214,7 +222,7 @@ def summarize(results: dict) -> None:
 
     names, k = results["objectives"], results["settings"]["k"]
     runs = results["runs"]
-    tables = [_table(rows, names, k) for run in runs for group in ("beta_front", "rescaled", "trained")
+    tables = [_table(rows, names, k) for run in runs for group in ("beta_front", "rescaled", "trained", "retrained")
               for rows in run[group].values()]
     nadir = common_nadir(tables, names, k)
     results["hv_reference_points"] = {
@@ -225,15 +233,15 @@ def summarize(results: dict) -> None:
     for run in runs:
         ref = run["reference"]["ndcg"]
         run["summary"] = {group: {b: _summary(rows, names, k, ref, nadir) for b, rows in run[group].items()}
-                          for group in ("beta_front", "rescaled", "trained")}
+                          for group in ("beta_front", "rescaled", "trained", "retrained")}
         run["property"] = {}
         for b in results["compare_betas"]:
             key = str(b)
             target = _ndcg(run["trained"][key], names)
             entry = {}
-            for model, rows in (("rescaled", run["rescaled"][key]), ("temperature", run["beta_front"][key])):
-                diff = np.abs(_ndcg(rows, names) - target)  # [G, K]
-                group = "beta_front" if model == "temperature" else "rescaled"
+            for model in ("rescaled", "retrained", "temperature"):
+                group = GROUPS[model]
+                diff = np.abs(_ndcg(run[group][key], names) - target)  # [G, K]
                 entry[model] = {
                     "mean_abs_diff": dict(zip(names, map(float, diff.mean(0)))),
                     "max_abs_diff": dict(zip(names, map(float, diff.max(0)))),
@@ -258,10 +266,10 @@ def summarize(results: dict) -> None:
     for b in results["compare_betas"]:
         key = str(b)
         entry: dict[str, Any] = {}
-        for model, group in (("rescaled", "rescaled"), ("trained", "trained"), ("temperature", "beta_front")):
+        for model, group in GROUPS.items():
             entry[model] = {f: stats(lambda r, g=group, f=f, key=key: r["summary"][g][key][f])
                             for f in ("main_ndcg_mean", "hv_nadir_aux", "hv_reference_aux")}
-        for model in ("rescaled", "temperature"):
+        for model in ("rescaled", "retrained", "temperature"):
             entry[f"{model}_vs_trained"] = {
                 "mean_abs_diff": {n: stats(lambda r, m=model, n=n, key=key: r["property"][key][m]["mean_abs_diff"][n])
                                   for n in names},
@@ -269,11 +277,6 @@ def summarize(results: dict) -> None:
                                  for n in names},
                 **{f: stats(lambda r, m=model, f=f, key=key: r["property"][key][m][f])
                    for f in ("hv_nadir_aux_ratio", "hv_reference_aux_ratio", "spearman", "kendall")}}
-        # the noise floor: the same recipe (b) trained with two seeds
-        pairs = list(combinations(runs, 2))
-        entry["trained_seed_to_seed"] = {
-            "mean_abs_diff": {n: _stats([float(np.abs(_ndcg(x["trained"][key], [n]) - _ndcg(y["trained"][key], [n]))
-                                               .mean()) for x, y in pairs]) for n in names}}
         prop[key] = entry
     results["property"] = prop
     results["cost_by_model"] = {
@@ -325,14 +328,15 @@ def render_markdown(results: dict) -> str:
         "(b) a Weight-COS-DPO model trained at beta' with the same budget; (c) the Temperature-COS-DPO model "
         "at beta'. |Δ| = mean over the grid of |NDCG(x) - NDCG(b)| per objective; HV ratio = HV(x)/HV(b) "
         "(nadir); Spearman/Kendall: rank agreement of the scores with (b)'s, per query, mean over queries "
-        "and grid points. Last rows per beta': (b) against (b) of another seed (every seed pair), the noise floor.", "",
+        f"and grid points. (b') is (b) retrained with seed + {RESEED} from the same reference ranker: its distance "
+        "to (b) is the noise of retraining, the floor against which (a) and (c) are read.", "",
         f"| beta' | model | main NDCG@{k} | HV nadir aux | HV ratio vs (b) | "
         + " | ".join(f"|Δ| {n}" for n in names) + " | Spearman | Kendall |",
         "|---|---|---|---|---|" + "---|" * len(names) + "---|---|",
     ]
     for b in results["compare_betas"]:
         e = results["property"][str(b)]
-        for model in ("rescaled", "trained", "temperature"):
+        for model in ("rescaled", "trained", "retrained", "temperature"):
             m = e[model]
             if model == "trained":
                 cells = ["—", *["—" for _ in names], "—", "—"]
@@ -342,8 +346,6 @@ def render_markdown(results: dict) -> str:
                          _pm(c["spearman"], "{:.3f}"), _pm(c["kendall"], "{:.3f}")]
             lines.append(f"| {b:g} | {MODELS[model]} | {_pm(m['main_ndcg_mean'])} | {_pm(m['hv_nadir_aux'])} | "
                          + " | ".join(cells) + " |")
-        floor = e["trained_seed_to_seed"]["mean_abs_diff"]
-        lines.append(f"| {b:g} | (b) seed vs seed | | | | " + " | ".join(_pm(floor[n]) for n in names) + " | | |")
     lines += ["", "## Cost", "", "| model | train CPU s | train wall s | peak RSS MB |", "|---|---|---|---|"]
     for what, label in (("reference", "reference ranker"), ("weight_cos_dpo", "Weight-COS-DPO (one beta)"),
                         ("temperature_cos_dpo", "Temperature-COS-DPO")):
@@ -444,7 +446,7 @@ def run_temperature(data_dir: str, s: Settings, out_dir: Path, run_name: str, de
         "compare_betas": compare_betas, "objectives": names, "main": names[0], "weighted_objectives": names[1:],
         "grid": _grid(len(names) - 1, s).tolist(), "seeds": list(s.seeds), "runs": [],
     }
-    bar = progress_bar(total=len(s.seeds) * (4 + len(compare_betas)), enabled=progress, desc="temperature",
+    bar = progress_bar(total=len(s.seeds) * (4 + 2 * len(compare_betas)), enabled=progress, desc="temperature",
                        unit="job", dynamic_ncols=True)
     with tempfile.TemporaryDirectory(prefix="ltr_cos_temperature_") as scratch:
         for seed in s.seeds:
@@ -466,10 +468,18 @@ def run_temperature(data_dir: str, s: Settings, out_dir: Path, run_name: str, de
                 folder.mkdir()
                 weight[b] = step(f"Weight-COS-DPO beta={b:g}", job_cos_dpo, s=replace(s, beta=b), work=str(folder),
                                  reference_ckpt=ref["checkpoint"])
+            retrained: dict[float, dict] = {}
+            for b in compare_betas:
+                folder = work / f"weight_beta{b:g}_reseed"
+                folder.mkdir()
+                retrained[b] = step(f"Weight-COS-DPO beta={b:g}, seed {seed + RESEED}", job_cos_dpo,
+                                    seed=seed + RESEED, s=replace(s, beta=b), work=str(folder),
+                                    reference_ckpt=ref["checkpoint"])
             bar.set_postfix_str(f"seed {seed}: evaluation")
             ev = run_isolated(job_evaluate, threads=s.threads, data_dir=data_dir, s=s,
                               temperature_ckpt=temperature["checkpoint"],
                               weight_ckpts={b: w["checkpoint"] for b, w in weight.items()},
+                              retrained_ckpts={b: w["checkpoint"] for b, w in retrained.items()},
                               runtime_betas=runtime_betas, compare_betas=compare_betas)
             bar.update(1)
             cost_keys = ("models_trained", "train_wall_s", "train_cpu_s", "peak_rss_mb", "rss_at_start_mb")
@@ -481,6 +491,7 @@ def run_temperature(data_dir: str, s: Settings, out_dir: Path, run_name: str, de
                 "beta_front": ev["temperature"],
                 "rescaled": ev["rescaled"],
                 "trained": {str(b): weight[b]["grid"] for b in compare_betas},
+                "retrained": {str(b): retrained[b]["grid"] for b in compare_betas},
                 "agreement": ev["agreement"],
             })
     bar.close()

@@ -32,12 +32,13 @@ def test_files_and_keys(written):
     assert set(res["beta_front"]) == {"0.5", "1.0", "2.0"}
     assert set(res["beta_front"]["1.0"]) >= {"main_ndcg_mean", "hv_nadir_aux", "hv_reference_aux", "ndcg_mean"}
     entry = res["property"]["2.0"]
-    assert set(entry) == {"rescaled", "trained", "temperature", "rescaled_vs_trained", "temperature_vs_trained",
-                          "trained_seed_to_seed"}
+    assert set(entry) == {"rescaled", "trained", "retrained", "temperature", "rescaled_vs_trained",
+                          "retrained_vs_trained", "temperature_vs_trained"}
     assert set(entry["rescaled_vs_trained"]) == {"mean_abs_diff", "max_abs_diff", "hv_nadir_aux_ratio",
                                                  "hv_reference_aux_ratio", "spearman", "kendall"}
     (run,) = res["runs"]
     assert len(run["beta_front"]["0.5"]) == len(res["grid"]) == 11
+    assert set(run["trained"]) == set(run["retrained"]) == set(run["rescaled"]) == {"2.0"}
     assert set(run["weight_cos_dpo"]) == {"1.0", "2.0"}
     assert run["temperature_cos_dpo"]["models_trained"] == 1 and run["temperature_cos_dpo"]["train_cpu_s"] >= 0
     assert res["cost"]["cpu_s"] > 0
