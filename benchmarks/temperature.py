@@ -326,12 +326,12 @@ def render_markdown(results: dict) -> str:
         "", "## 2. The linear temperature property", "",
         f"(a) the Weight-COS-DPO model trained at beta = {base:g}, moved to beta' with `rescale_temperature`; "
         "(b) a Weight-COS-DPO model trained at beta' with the same budget; (c) the Temperature-COS-DPO model "
-        "at beta'. |Δ| = mean over the grid of |NDCG(x) - NDCG(b)| per objective; HV ratio = HV(x)/HV(b) "
+        "at beta'. Δ = mean over the grid of abs(NDCG(x) - NDCG(b)) per objective; HV ratio = HV(x)/HV(b) "
         "(nadir); Spearman/Kendall: rank agreement of the scores with (b)'s, per query, mean over queries "
         f"and grid points. (b') is (b) retrained with seed + {RESEED} from the same reference ranker: its distance "
         "to (b) is the noise of retraining, the floor against which (a) and (c) are read.", "",
         f"| beta' | model | main NDCG@{k} | HV nadir aux | HV ratio vs (b) | "
-        + " | ".join(f"|Δ| {n}" for n in names) + " | Spearman | Kendall |",
+        + " | ".join(f"Δ {n}" for n in names) + " | Spearman | Kendall |",
         "|---|---|---|---|---|" + "---|" * len(names) + "---|---|",
     ]
     for b in results["compare_betas"]:
@@ -353,7 +353,7 @@ def render_markdown(results: dict) -> str:
         lines.append(f"| {label} | {_pm(c['train_cpu_s'], '{:.1f}')} | {_pm(c['train_wall_s'], '{:.1f}')} | "
                      f"{_pm(c['peak_rss_mb'], '{:.0f}')} |")
     lines += ["", "Per-grid-point NDCG of every model is in `results.json` (`runs[].beta_front`, `runs[].rescaled`, "
-              "`runs[].trained`).", ""]
+              "`runs[].trained`, `runs[].retrained`).", ""]
     return "\n".join(lines)
 
 
