@@ -62,6 +62,7 @@ from benchmarks.settings import (  # noqa: F401 - the harness's public names
     QUICK,
     REPO_ROOT,
     RESULTS_SCHEMA_VERSION,
+    TEMPERATURE_BETA_RANGE,
     DatasetRun,
     Fold,
     Settings,
@@ -97,7 +98,9 @@ def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scrat
     ckpt = unit["reference"]["checkpoint"]
     needs_single = any(m in grid_methods for m in ("dpo_soup", "modpo"))
     single = step("single-objective policies", job_single, reference_ckpt=ckpt) if needs_single else None
-    jobs = {"cos_dpo": (job_cos_dpo, {"reference_ckpt": ckpt}), "dpo_ls": (job_dpo_ls, {"reference_ckpt": ckpt}),
+    jobs = {"cos_dpo": (job_cos_dpo, {"reference_ckpt": ckpt}),
+            "tcos_dpo": (job_cos_dpo, {"reference_ckpt": ckpt, "beta_range": TEMPERATURE_BETA_RANGE}),
+            "dpo_ls": (job_dpo_ls, {"reference_ckpt": ckpt}),
             "dpo_soup": (job_soup, {"single": single}), "modpo": (job_modpo, {"reference_ckpt": ckpt, "single": single}),
             "lightgbm": (job_lightgbm, {})}
     for method in grid_methods:
@@ -107,7 +110,8 @@ def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scrat
         for scale in s.cos_dpo_budgets:
             run = step(f"COS-DPO at budget x{scale:g}", job_cos_dpo, reference_ckpt=ckpt, budget_scale=scale)
             run.pop("checkpoint", None)  # the sweep keeps its figures, not its models
-            unit["sweep"].append({"budget_scale": float(scale), "policy_epochs": budget_epochs(s, s.cos_dpo_budget * scale), **run})
+            unit["sweep"].append({"budget_scale": float(scale),
+                                  "policy_epochs": budget_epochs(s, s.cos_dpo_budget * scale), **run})
     if "allrank" in s.methods:
         unit["stage1"]["allrank"] = step("allRank", job_allrank)
     if "lightgbm" in s.methods:

@@ -258,8 +258,10 @@ def budget_epochs(s: Settings, budget: float) -> int:
 
 
 def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str,
-                budget_scale: float = 1.0) -> dict:
-    """One conditioned COS-DPO policy, evaluated over the whole grid in batched passes.
+                budget_scale: float = 1.0, beta_range: tuple[float, float] | None = None) -> dict:
+    """One conditioned COS-DPO policy, evaluated over the whole grid in batched passes (at ``s.beta``).
+
+    ``beta_range`` (beta_min, beta_max): Temperature-COS-DPO, log beta drawn per query and a model input.
 
     Its budget is ``s.cos_dpo_budget * budget_scale`` times one per-weight policy's (epochs and minimum steps);
     ``budget_scale`` is the budget sweep's factor.
@@ -277,17 +279,21 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
     pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
     budget = s.cos_dpo_budget * budget_scale
     module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt, budget),
-                          sampler=DirichletSampler(alpha=s.alpha, vertex_prob=s.vertex_prob),
+                          sampler=DirichletSampler(alpha=s.alpha, vertex_prob=s.vertex_prob,
+                                                   beta_min=beta_range[0] if beta_range else None,
+                                                   beta_max=beta_range[1] if beta_range else None),
                           loss=CosDpoLoss(cosine_lambda=s.cosine_lambda))
     clock = _Clock()
     trainer = _fit_policy(module, data_dir, s, seed, budget_epochs(s, budget), work, clock, s.select_best)
     peak = _peak_rss_mb()  # training peak; the batched grid evaluation below needs more
-    ckpt = str(Path(work) / ("cos_dpo.ckpt" if budget_scale == 1.0 else f"cos_dpo_budget{budget_scale:g}.ckpt"))
+    name = "temperature_cos_dpo" if beta_range else "cos_dpo"
+    ckpt = str(Path(work) / (f"{name}.ckpt" if budget_scale == 1.0 else f"{name}_budget{budget_scale:g}.ckpt"))
     trainer.save_checkpoint(ckpt)
     grid = _grid(module.n_weights, s)
     loaded = module.loaded()
     # two weights per pass bounds evaluation memory on long test lists (evaluation is not timed)
-    table = evaluate_grid(loaded, _test_batches(data_dir), grid, ks=(s.k,), empty=s.empty_rule, weights_per_pass=2)
+    table = evaluate_grid(loaded, _test_batches(data_dir), grid, beta=s.beta if beta_range else None, ks=(s.k,),
+                          empty=s.empty_rule, weights_per_pass=2)
     ndcgs = [{n: float(row[f"ndcg@{s.k}/{n}"]) for n in names} for _, row in table.iterrows()]
     return {"grid": _grid_rows(grid, module.weighted_objectives, ndcgs), "models_trained": 1, "checkpoint": ckpt,
             "train_wall_s": clock.wall, "train_cpu_s": clock.cpu, "peak_rss_mb": peak,

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RESULTS_SCHEMA_VERSION = 1
-GRID_METHODS = ("cos_dpo", "dpo_ls", "dpo_soup", "modpo", "lightgbm")
+GRID_METHODS = ("cos_dpo", "tcos_dpo", "dpo_ls", "dpo_soup", "modpo", "lightgbm")
 METHOD_LABELS = {
     "cos_dpo": "COS-DPO",
+    "tcos_dpo": "Temperature-COS-DPO",
     "dpo_ls": "DPO-LS",
     "dpo_soup": "DPO Soup",
     "modpo": "MODPO",
@@ -24,6 +25,8 @@ STAGE1_LABELS = {
     "lightgbm": "LightGBM lambdarank (main objective only)",
 }
 ALL_METHODS = (*GRID_METHODS, "allrank")
+# Temperature-COS-DPO's training range of beta (log-uniform), as in configs/model/cos_dpo_temperature.yaml.
+TEMPERATURE_BETA_RANGE = (0.1, 10.0)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The default weight grid: the finest simplex lattice of step 1/s, s <= MAX_GRID_STEPS, with at most

@@ -38,14 +38,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.jobs import (
-    _Clock,
-    _fit_policy,
     _grid,
     _grid_rows,
     _meta,
-    _peak_rss_mb,
-    _policy_kwargs,
-    _rss_extra,
     _test_batches,
     job_cos_dpo,
     job_reference,
@@ -53,11 +48,11 @@ from benchmarks.jobs import (
 )
 from benchmarks.report import _stats, hardware, write_json_atomic
 from benchmarks.run import SYNTHETIC_QUICK, synthetic_dataset
-from benchmarks.settings import REPO_ROOT, Settings
+from benchmarks.settings import REPO_ROOT, TEMPERATURE_BETA_RANGE, Settings
 
 # The training range of Temperature-COS-DPO: the one of configs/model/cos_dpo_temperature.yaml, two decades
 # around the benchmark's beta = 1, covering every run-time beta below (none is extrapolated).
-BETA_RANGE = (0.1, 10.0)
+BETA_RANGE = TEMPERATURE_BETA_RANGE
 RUNTIME_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 10.0)
 COMPARE_BETAS = (0.25, 0.5, 2.0, 4.0)
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "temperature"
@@ -71,29 +66,9 @@ RESEED = 1000  # (b') trains with seed + RESEED: other initial conditioning weig
 def job_temperature_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt: str,
                             beta_range: Sequence[float] = BETA_RANGE) -> dict:
     """One Temperature-COS-DPO policy (weights and log beta drawn per query), evaluated over the whole grid
-    at the benchmark's beta ``s.beta``; the return shape of ``benchmarks.jobs.job_cos_dpo``."""
-    import pytorch_lightning as pl
-
-    from ltr_cos.objectives import DirichletSampler
-    from ltr_cos.training import CosDpoModule
-    from ltr_cos.training.evaluate import evaluate_grid
-
-    meta = _meta(data_dir)
-    names = meta["objective_names"]
-    pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
-    sampler = DirichletSampler(beta_min=float(beta_range[0]), beta_max=float(beta_range[1]))
-    module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt), sampler=sampler)
-    clock = _Clock()
-    trainer = _fit_policy(module, data_dir, s, seed, s.policy_epochs, work, clock)
-    peak = _peak_rss_mb()
-    ckpt = str(Path(work) / "temperature_cos_dpo.ckpt")
-    trainer.save_checkpoint(ckpt)
-    grid = _grid(module.n_weights, s)
-    table = evaluate_grid(module.loaded(), _test_batches(data_dir), grid, beta=s.beta, ks=(s.k,),
-                          empty=s.empty_rule, weights_per_pass=2)
-    ndcgs = [{n: float(row[f"ndcg@{s.k}/{n}"]) for n in names} for _, row in table.iterrows()]
-    return {"grid": _grid_rows(grid, module.weighted_objectives, ndcgs), "models_trained": 1, "checkpoint": ckpt,
-            "train_wall_s": clock.wall, "train_cpu_s": clock.cpu, "peak_rss_mb": peak, **_rss_extra()}
+    at the benchmark's beta ``s.beta``: ``benchmarks.jobs.job_cos_dpo`` with a beta range (the benchmark's
+    ``tcos_dpo`` method)."""
+    return job_cos_dpo(data_dir, s, seed, work, reference_ckpt, beta_range=(float(beta_range[0]), float(beta_range[1])))
 
 
 def grid_scores(loaded, features, mask, grid, beta: float):
