@@ -36,7 +36,8 @@ class CosDpoModule(RankingModule):
     """Stage 2: the conditioned policy f_theta(X, w[, beta]), initialised from the frozen f_ref.
 
     Logs ``train/loss`` and ``train/loss/<objective>``, ``val/grid{g}/ndcg@k/<objective>`` at every
-    validation grid weight, their means, and ``val/hypervolume`` (= ``val/score``).
+    validation grid weight, their means, ``val/hypervolume`` and ``val/score`` (the hypervolume; for a
+    ``FixedWeights`` policy its weighted NDCG sum_k w_k NDCG_k).
 
     Args:
         reference_ckpt: checkpoint of a stage-1 run; its ranker is frozen as f_ref and copied into the policy.
