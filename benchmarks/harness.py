@@ -31,7 +31,6 @@ from typing import Any
 from benchmarks.jobs import (
     _grid,
     _meta,
-    budget_epochs,
     job_allrank,
     job_cos_dpo,
     job_dpo_ls,
@@ -110,8 +109,7 @@ def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scrat
         for scale in s.cos_dpo_budgets:
             run = step(f"COS-DPO at budget x{scale:g}", job_cos_dpo, reference_ckpt=ckpt, budget_scale=scale)
             run.pop("checkpoint", None)  # the sweep keeps its figures, not its models
-            unit["sweep"].append({"budget_scale": float(scale),
-                                  "policy_epochs": budget_epochs(s, s.cos_dpo_budget * scale), **run})
+            unit["sweep"].append({"budget_scale": float(scale), "policy_epochs": run.get("epochs"), **run})
     if "allrank" in s.methods:
         unit["stage1"]["allrank"] = step("allRank", job_allrank)
     if "lightgbm" in s.methods:

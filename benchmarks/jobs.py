@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from typing_extensions import Self
 
-from benchmarks.settings import Settings
+from benchmarks.settings import Settings, cos_dpo_budget
 
 
 def _quiet() -> None:
@@ -263,7 +263,7 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
 
     ``beta_range`` (beta_min, beta_max): Temperature-COS-DPO, log beta drawn per query and a model input.
 
-    Its budget is ``s.cos_dpo_budget * budget_scale`` times one per-weight policy's (epochs and minimum steps);
+    Its budget is ``cos_dpo_budget(s, m) * budget_scale`` times one per-weight policy's (epochs and minimum steps);
     ``budget_scale`` is the budget sweep's factor.
     """
     import pytorch_lightning as pl
@@ -277,7 +277,7 @@ def job_cos_dpo(data_dir: str, s: Settings, seed: int, work: str, reference_ckpt
     from ltr_cos.objectives import DirichletSampler
 
     pl.seed_everything(seed, workers=True, verbose=False)  # the conditioning path's initial weights
-    budget = s.cos_dpo_budget * budget_scale
+    budget = cos_dpo_budget(s, len(names) - 1) * budget_scale
     module = CosDpoModule(**_policy_kwargs(meta, s, reference_ckpt, budget),
                           sampler=DirichletSampler(alpha=s.alpha, vertex_prob=s.vertex_prob,
                                                    beta_min=beta_range[0] if beta_range else None,

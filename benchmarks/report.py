@@ -233,9 +233,12 @@ def _sweep_lines(results: dict) -> list[str]:
     sweep = results.get("budget_sweep", {}).get("cos_dpo")
     if not sweep or not sweep.get("aggregate"):
         return []
-    epochs = results["settings"]["policy_epochs"]
+    cos_runs = results["methods"].get("cos_dpo", {}).get("runs") or [{}]
+    epochs = cos_runs[0].get("epochs", results["settings"]["policy_epochs"])
+    per_weight = results["settings"]["policy_epochs"]
     lines = ["", "## COS-DPO budget sweep", "",
-             (f"COS-DPO retrained with its policy budget scaled (full budget: {epochs} epochs), on the same "
+             (f"COS-DPO retrained with its policy budget scaled (full budget: {epochs} epochs, against "
+              f"{per_weight} for one per-weight policy; both at least the minimum steps), on the same "
               "(fold, seed) runs; HV with the main comparison's common nadir. Ratio: HV over DPO-LS's, ratio of "
               "means."), "",
              "| budget scale | epochs | train CPU s | HV nadir aux | HV nadir +main | HV aux / DPO-LS | "

@@ -53,6 +53,19 @@ GOAL_CPU_RATIO = {2: 0.2, 3: 0.1, 4: 0.1}  # train CPU COS-DPO/DPO-LS by m; m >=
 GOAL_CPU_RATIO_MANY = 0.05
 
 
+# COS-DPO's default budget as a multiple of one per-weight policy's: 1 + 0.3 m (m = 2: 1.6, m = 5: 2.5), so
+# it grows with the simplex it must cover while its CPU time stays under 0.2 of DPO-LS's 11 policies at
+# m = 2 and 0.05 of the 70 at m = 5 (docs/benchmarks.md, "Ablations").
+COS_DPO_BUDGET_BASE, COS_DPO_BUDGET_PER_OBJECTIVE = 1.0, 0.3
+
+
+def cos_dpo_budget(s: Settings, m: int) -> float:
+    """COS-DPO's budget for ``m`` weighted objectives: ``s.cos_dpo_budget``, or the default rule when None."""
+    if s.cos_dpo_budget is not None:
+        return float(s.cos_dpo_budget)
+    return COS_DPO_BUDGET_BASE + COS_DPO_BUDGET_PER_OBJECTIVE * m
+
+
 def goal_cpu_ratio(m: int) -> float:
     """The train-CPU goal COS-DPO/DPO-LS for ``m`` weighted objectives (the grid, hence DPO-LS, grows with m)."""
     return GOAL_CPU_RATIO.get(m, GOAL_CPU_RATIO_MANY if m >= 5 else GOAL_CPU_RATIO[2])
@@ -75,6 +88,7 @@ class Settings:
         schedule, warmup: the policies' learning-rate schedule (``OptimizerSettings``).
         cos_dpo_budget: COS-DPO's budget (epochs and minimum steps) as a multiple of one per-weight policy's:
             one model learns the whole simplex, at a fraction of the cost of one model per grid weight.
+            None = ``cos_dpo_budget(s, m)``'s rule 1 + 0.3 m.
         select_best: validate every policy after each epoch and keep its best state (COS-DPO: validation
             hypervolume over the validation grid; a per-weight policy: its weighted validation NDCG).
         alpha: COS-DPO's Dirichlet concentration of the training weights.
@@ -109,12 +123,12 @@ class Settings:
     dropout: float = 0.1
     ref_lr: float = 1e-3
     policy_lr: float = 1e-3
-    policy_min_steps: int = 0
+    policy_min_steps: int = 150
     schedule: str = "constant"
     warmup: float = 0.0
-    cos_dpo_budget: float = 1.0
+    cos_dpo_budget: float | None = None
     select_best: bool = False
-    alpha: float = 1.0
+    alpha: float = 0.5
     vertex_prob: float = 0.0
     cosine_lambda: float = 0.0
     val_grid_steps: int = 2
@@ -148,7 +162,7 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(seeds=(0,), ref_epochs=8, policy_epochs=4, lgb_rounds=60, lgb_early_stopping=15)
+QUICK = Settings(seeds=(0,), ref_epochs=8, policy_epochs=4, policy_min_steps=0, lgb_rounds=60, lgb_early_stopping=15)
 
 
 @dataclass
