@@ -162,7 +162,7 @@ class Settings:
 
 
 FULL = Settings()
-QUICK = Settings(seeds=(0,), ref_epochs=8, policy_epochs=4, policy_min_steps=0, lgb_rounds=60, lgb_early_stopping=15)
+QUICK = Settings(seeds=(0,), ref_epochs=8, policy_epochs=4, policy_min_steps=0, cos_dpo_budgets=(), lgb_rounds=60, lgb_early_stopping=15)
 
 
 @dataclass
