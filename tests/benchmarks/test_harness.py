@@ -16,7 +16,7 @@ from benchmarks.peers.lightgbm_peer import aggregate_labels
 SCHEMA = Path(__file__).resolve().parents[2] / "benchmarks" / "results_schema.json"
 TINY = replace(QUICK, seeds=(0,), ref_epochs=2, policy_epochs=1, batch_size=16, max_list_length=16,
                hidden_sizes=(8,), d_model=8, n_heads=2, n_layers=1, dim_feedforward=16, grid_steps=4,
-               lgb_rounds=5, lgb_early_stopping=5, lgb_leaves=4)
+               lgb_rounds=5, lgb_early_stopping=5, lgb_leaves=4, cos_dpo_budgets=(0.25, 0.5))
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_grid_and_cost_accounting(results):
     _, res = results
     g = len(res["grid"])
     assert g == 5  # simplex lattice of step 1/4 over 2 objectives
-    expected_models = {"cos_dpo": 1, "dpo_ls": g, "dpo_soup": 2, "modpo": g, "lightgbm": g}
+    expected_models = {"cos_dpo": 1, "tcos_dpo": 1, "dpo_ls": g, "dpo_soup": 2, "modpo": g, "lightgbm": g}
     for method, entry in res["methods"].items():
         (run,) = entry["runs"]
         assert run["models_trained"] == expected_models[method]
