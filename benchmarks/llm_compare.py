@@ -153,6 +153,7 @@ def compare(out: str | Path, steps: int = 40, seed: int = 0, base: str = "smollm
     objectives = list(data.objective_names)
     if objectives != list(OBJECTIVES):
         raise RuntimeError(f"expected objectives {OBJECTIVES}, got {objectives}")
+    commit = _git_commit()  # of the code that runs (read before, not after, the half hour of training)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     # untimed warm-up: one-time start-up costs of the first fit are charged to neither method
     warm = build(base, objectives, template, seed, WEIGHTS[0], base_config)
@@ -191,7 +192,7 @@ def compare(out: str | Path, steps: int = 40, seed: int = 0, base: str = "smollm
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join(["python3", "benchmarks/llm_compare.py", *map(shlex.quote, sys.argv[1:])])
         if Path(sys.argv[0]).name == "llm_compare.py" else None,
-        "git_commit": _git_commit(),
+        "git_commit": commit,
         "hardware": {"cpu": platform.processor() or platform.machine(), "logical_cores": os.cpu_count(),
                      "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                      "python": platform.python_version()},
