@@ -296,9 +296,11 @@ def write_results(out: str | Path, result: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    for run, marker in zip(result["methods"].values(), ("o", "s")):
+    # large hollow circles and small squares: points of the two methods that coincide stay visible
+    for run, style in zip(result["methods"].values(), (dict(marker="o", markersize=10, markerfacecolor="none"),
+                                                        dict(marker="s", markersize=4))):
         xs, ys = [p["brevity"] for p in run["points"]], [p["courtesy"] for p in run["points"]]
-        ax.plot(xs, ys, marker=marker, label=run["label"])
+        ax.plot(xs, ys, label=run["label"], **style)
         for p, x, y in zip(run["points"], xs, ys):
             ax.annotate(f"{p['weights'][0]:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     ref = result["reference_model"]
