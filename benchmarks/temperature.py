@@ -525,7 +525,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    changes: dict[str, Any] = {"seeds": tuple(args.seeds), "threads": args.threads, "methods": ("cos_dpo",)}
+    # Every policy of this study gets the same budget (policy_epochs, uniform Dirichlet weights): it compares
+    # temperatures, not COS-DPO against per-weight policies, so the benchmark's larger COS-DPO budget is off.
+    changes: dict[str, Any] = {"seeds": tuple(args.seeds), "threads": args.threads, "methods": ("cos_dpo",),
+                               "cos_dpo_budget": 1.0, "alpha": 1.0, "policy_min_steps": 0}
     if args.policy_epochs is not None:
         changes["policy_epochs"] = args.policy_epochs
     if args.ref_epochs is not None:

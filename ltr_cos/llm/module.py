@@ -19,7 +19,7 @@ from torch import Tensor
 
 from ltr_cos.errors import InputError
 from ltr_cos.losses import cos_dpo_loss
-from ltr_cos.objectives import DirichletSampler
+from ltr_cos.objectives import DirichletSampler, FixedWeights
 
 from .accuracy import pair_accuracy
 from .data import LlmBatch
@@ -45,6 +45,8 @@ class LlmCosDpoModule(pl.LightningModule):
         beta: the fixed DPO temperature when not conditioned on beta.
         beta_min, beta_max: range of the log-uniform beta of Temperature-COS-DPO.
         alpha: Dirichlet concentration of the weight sampler.
+        fixed_weights: train one unconditioned policy (needs ``n_prompts=0``) on the loss at these m
+            weights instead of drawing them (the one-policy-per-weight baseline, DPO-LS; docs/llm.md).
         per_query_weights: one weight vector per prompt (default) or one per batch.
         form: listwise DPO form, ``pl`` (exact DPO for pairs) or ``listnet``.
         cosine_lambda: COSMOS cosine term weight.
@@ -76,6 +78,7 @@ class LlmCosDpoModule(pl.LightningModule):
         beta_min: float = 0.1,
         beta_max: float = 10.0,
         alpha: float = 1.0,
+        fixed_weights: Sequence[float] | None = None,
         per_query_weights: bool = True,
         form: Literal["pl", "listnet"] = "pl",
         cosine_lambda: float = 0.0,
@@ -106,8 +109,12 @@ class LlmCosDpoModule(pl.LightningModule):
         if not beta > 0:
             raise InputError(f"beta must be > 0, got {beta}")
         beta_range = (beta_min, beta_max) if temperature_conditioning else (None, None)
+        if fixed_weights is not None and (n_prompts > 0 or temperature_conditioning):
+            raise InputError("fixed_weights trains an unconditioned policy: set n_prompts=0 and "
+                             "temperature_conditioning=false")
         try:
-            self.sampler = DirichletSampler(alpha, per_query_weights, beta_min=beta_range[0], beta_max=beta_range[1])
+            self.sampler = (DirichletSampler(alpha, per_query_weights, beta_min=beta_range[0], beta_max=beta_range[1])
+                            if fixed_weights is None else FixedWeights(list(fixed_weights)))
         except ValueError as e:
             raise InputError(str(e)) from None
         self.sampler.check(len(weighted_objectives), weighted_objectives)

@@ -41,7 +41,8 @@ def test_files_and_keys(written):
     assert set(run["trained"]) == set(run["retrained"]) == set(run["rescaled"]) == {"2.0"}
     assert set(run["weight_cos_dpo"]) == {"1.0", "2.0"}
     job = run["temperature_cos_dpo"]  # job_temperature_cos_dpo's result, the shape of the harness's jobs
-    assert set(job) == {"grid", "models_trained", "train_wall_s", "train_cpu_s", "peak_rss_mb", "rss_at_start_mb"}
+    assert set(job) == {"grid", "models_trained", "train_wall_s", "train_cpu_s", "peak_rss_mb", "rss_at_start_mb",
+                        "epochs", "steps", "best_epoch"}
     assert job["models_trained"] == 1 and job["train_cpu_s"] >= 0
     # its grid at the benchmark's beta is the model's front at run-time beta 1
     assert [r["weights"] for r in job["grid"]] == [r["weights"] for r in run["beta_front"]["1.0"]]

@@ -223,6 +223,24 @@ def test_anchor_skips_objectives_with_equal_labels(tok):
         make_module(tok, sft_weight=-1.0)
 
 
+def test_fixed_weights_train_an_unconditioned_policy_at_one_weight(tok):
+    module = make_module(tok, n_prompts=0, fixed_weights=[0.25, 0.75], sft_weight=1.0)
+    assert module.policy.hyper_prompt is None
+    for step in (0, 7):  # the same weights at every step (a Dirichlet draw would differ)
+        assert torch.equal(module.sampler.sample(3, 2, 0.1, step)[0], torch.tensor([[0.25, 0.75]] * 3))
+    weights, log_beta = module.sample_conditions(3)
+    assert torch.equal(weights, torch.tensor([[0.25, 0.75]] * 3))
+    batch = pair_batch(tok)
+    # the step's loss is the loss at the fixed weights; the weights do not reach the (absent) prompts
+    assert module.training_step(batch, 0).item() == pytest.approx(module.loss(batch, weights, log_beta).loss.item())
+    other = module.score(batch, torch.tensor([[1.0, 0.0]] * 3), log_beta)[0]
+    assert torch.equal(other, module.score(batch, weights, log_beta)[0])
+    with pytest.raises(ValueError, match="n_prompts=0"):
+        make_module(tok, fixed_weights=[0.5, 0.5])                    # conditioned policy: refused
+    with pytest.raises(ValueError, match="fixed weights"):
+        make_module(tok, n_prompts=0, fixed_weights=[0.5, 0.6])       # not on the simplex
+
+
 def test_prompt_lr_gives_the_hyper_prompt_its_own_step(tok):
     module = make_module(tok, lr=1e-4, prompt_lr=5e-3)
     opt = module.configure_optimizers()
