@@ -66,9 +66,8 @@ def parse_variant(text: str) -> tuple[str, dict]:
 
 
 def _key(s: Settings, *parts) -> str:
-    """A cache key of the settings that differ from the defaults (adding a field keeps old keys valid)."""
-    changed = {k: v for k, v in asdict(s).items() if v != getattr(FULL, k)}
-    blob = json.dumps([changed, *parts], sort_keys=True, default=str)
+    """A cache key of every setting (a changed default or a new field gives new keys, never a stale hit)."""
+    blob = json.dumps([asdict(s), *parts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
