@@ -1,7 +1,8 @@
 """The ``make benchmark`` harness: COS-DPO against DPO-LS, DPO Soup, MODPO, LightGBM and allRank (docs/method.md §9).
 
-Per dataset fold and seed, one frozen reference ranker is trained first; every policy starts from it and
-trains for the same number of epochs. Each method runs in a forked child process, so its peak RSS
+Per dataset fold and seed, one frozen reference ranker is trained first; every policy starts from it. Each
+per-weight policy trains ``policy_epochs`` epochs and at least ``policy_min_steps`` steps; COS-DPO gets
+``cos_dpo_budget(s, m)`` times that (one model for the whole simplex). Each method runs in a forked child process, so its peak RSS
 (``ru_maxrss`` of the child, which starts at the parent's resident set: Python, torch and Lightning) and
 its CPU time (``time.process_time`` around training, all threads) are its own. Evaluation (NDCG@k of every
 objective on the test split at every grid weight, with ltr_cos's metric and empty-query rule) is not timed.
