@@ -150,17 +150,21 @@ def test_modpo_module_reduces_to_dpo_ls_at_first_corner(checkpoints):
     torch.testing.assert_close(modpo.training_step(batch, 0), dpo_ls.training_step(batch, 0))
 
 
+def _modpo_inputs(modpo, reward_ckpt):
+    """A batch and, on it, the reference, policy and reward scores (the inputs of MODPO's margin)."""
+    batch = collate(make_lists(16, seed=7))
+    reward = load_ranker_from_checkpoint(reward_ckpt).ranker
+    with torch.no_grad():
+        return (batch, modpo.reference(batch.features, batch.mask), modpo.policy(batch.features, batch.mask),
+                reward(batch.features, batch.mask))
+
+
 def test_modpo_module_takes_the_largest_weight_as_base(checkpoints):
     """w = (0.3, 0.7): DPO on objective 2 (aux_b, label column 2) with the objective-1 policy as the reward."""
     common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES), "beta": 0.8}
     modpo = ModpoModule(reward_ckpts=[checkpoints["single_0"]], weights=[0.3, 0.7], **common).eval()
     assert modpo.base == 1
-    batch = collate(make_lists(16, seed=7))
-    reward = load_ranker_from_checkpoint(checkpoints["single_0"]).ranker
-    with torch.no_grad():
-        ref = modpo.reference(batch.features, batch.mask)
-        scores = modpo.policy(batch.features, batch.mask)
-        f1 = reward(batch.features, batch.mask)
+    batch, ref, scores, f1 = _modpo_inputs(modpo, checkpoints["single_0"])
     z = (0.8 * (scores - ref) - 0.3 * 0.8 * (f1 - ref)) / 0.7
     per_query, valid = listnet_dpo_loss(z, torch.zeros_like(z), batch.labels[..., 2], batch.mask, 1.0)
     torch.testing.assert_close(modpo.training_step(batch, 0), per_query[valid].mean())
@@ -175,12 +179,7 @@ def test_modpo_module_uses_the_reward_margin(checkpoints):
     common = {"reference_ckpt": checkpoints["reference"], "data_info": data_info(N_FEATURES), "beta": 0.8}
     # an explicit base: objective 1, although w_2 is larger
     modpo = ModpoModule(reward_ckpts=[checkpoints["single_1"]], weights=[0.4, 0.6], base=0, **common).eval()
-    batch = collate(make_lists(16, seed=7))
-    reward = load_ranker_from_checkpoint(checkpoints["single_1"]).ranker
-    with torch.no_grad():
-        ref = modpo.reference(batch.features, batch.mask)
-        scores = modpo.policy(batch.features, batch.mask)
-        f2 = reward(batch.features, batch.mask)
+    batch, ref, scores, f2 = _modpo_inputs(modpo, checkpoints["single_1"])
     z = (0.8 * (scores - ref) - 0.6 * 0.8 * (f2 - ref)) / 0.4
     per_query, valid = listnet_dpo_loss(z, torch.zeros_like(z), batch.labels[..., 1], batch.mask, 1.0)
     torch.testing.assert_close(modpo.training_step(batch, 0), per_query[valid].mean())
