@@ -31,6 +31,8 @@ class RankingModule(pl.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+        if self.optim.schedule == "constant" and not self.optim.min_steps:
+            return optimizer  # nothing to plan: the training data is not loaded early
         total = self._planned_steps()
         if self.optim.schedule == "constant":
             return optimizer
