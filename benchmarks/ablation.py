@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.jobs import job_cos_dpo, job_dpo_ls, job_reference, run_isolated
+from benchmarks.jobs import _meta, job_cos_dpo, job_dpo_ls, job_reference, run_isolated
 from benchmarks.report import summarize_run
 from benchmarks.settings import FULL, Settings
 from ltr_cos.errors import InputError
@@ -86,8 +86,6 @@ def run_unit(fold: str, data_dir: str, seed: int, base: Settings, variants: dict
     common = {"data_dir": data_dir, "seed": seed, "work": str(unit)}
     ref = _cached(unit / "reference.json", job_reference, s=base, **common)
     dpo_ls = _cached(unit / "dpo_ls.json", job_dpo_ls, s=base, reference_ckpt=ref["checkpoint"], **common)
-    from benchmarks.jobs import _meta
-
     names = _meta(data_dir)["objective_names"]
     out = {}
     for name, changes in variants.items():

@@ -72,12 +72,16 @@ from ltr_cos.progress import progress_bar
 from ltr_cos.provenance import git_commit
 
 
+def _needs_single(grid_methods: list[str]) -> bool:
+    """DPO Soup and MODPO are built from the single-objective policies."""
+    return any(m in grid_methods for m in ("dpo_soup", "modpo"))
+
+
 def _unit_steps(s: Settings, grid_methods: list[str]) -> int:
     """Jobs of one (fold, seed): the reference, the single policies (Soup, MODPO), the grid methods, the
     COS-DPO budget sweep and the stage-1 peers."""
-    needs_single = any(m in grid_methods for m in ("dpo_soup", "modpo"))
     sweep = len(s.cos_dpo_budgets) if "cos_dpo" in grid_methods else 0
-    return 1 + needs_single + len(grid_methods) + sweep + ("allrank" in s.methods) + ("lightgbm" in s.methods)
+    return 1 + _needs_single(grid_methods) + len(grid_methods) + sweep + ("allrank" in s.methods) + ("lightgbm" in s.methods)
 
 
 def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scratch: str, bar) -> dict:
@@ -96,8 +100,7 @@ def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scrat
 
     unit: dict[str, Any] = {"reference": step("reference", job_reference), "runs": {}, "sweep": [], "stage1": {}}
     ckpt = unit["reference"]["checkpoint"]
-    needs_single = any(m in grid_methods for m in ("dpo_soup", "modpo"))
-    single = step("single-objective policies", job_single, reference_ckpt=ckpt) if needs_single else None
+    single = step("single-objective policies", job_single, reference_ckpt=ckpt) if _needs_single(grid_methods) else None
     jobs = {"cos_dpo": (job_cos_dpo, {"reference_ckpt": ckpt}),
             "tcos_dpo": (job_cos_dpo, {"reference_ckpt": ckpt, "beta_range": TEMPERATURE_BETA_RANGE}),
             "dpo_ls": (job_dpo_ls, {"reference_ckpt": ckpt}),

@@ -133,18 +133,17 @@ def _backbone(s: Settings):
 def _evaluation(s: Settings):
     from ltr_cos.training import EvaluationSettings
 
-    return EvaluationSettings(ndcg_ks=[s.k], empty_rule=s.empty_rule)
+    return EvaluationSettings(ndcg_ks=[s.k], empty_rule=s.empty_rule, val_grid_steps=s.val_grid_steps)
 
 
 def _policy_kwargs(meta: dict, s: Settings, reference_ckpt: str, budget: float = 1.0) -> dict:
     """The ``CosDpoModule`` parts every DPO method shares (the sampler is the method's own)."""
-    from ltr_cos.training import ConditioningSettings, EvaluationSettings, OptimizerSettings, data_info_from_meta
+    from ltr_cos.training import ConditioningSettings, OptimizerSettings, data_info_from_meta
 
     optim = OptimizerSettings(lr=s.policy_lr, schedule=s.schedule, warmup=s.warmup,
                               min_steps=int(round(s.policy_min_steps * budget)))
-    evaluation = EvaluationSettings(ndcg_ks=[s.k], empty_rule=s.empty_rule, val_grid_steps=s.val_grid_steps)
     return dict(reference_ckpt=reference_ckpt, data_info=data_info_from_meta(meta), beta=s.beta,
-                conditioning=ConditioningSettings(s.conditioning), optim=optim, evaluation=evaluation)
+                conditioning=ConditioningSettings(s.conditioning), optim=optim, evaluation=_evaluation(s))
 
 
 def _eval_unconditioned(ranker, batches, names: Sequence[str], s: Settings) -> dict[str, float]:

@@ -44,7 +44,7 @@ import torch
 from ltr_cos.files import atomic_save, atomic_write_text
 from ltr_cos.llm.accuracy import pair_accuracy
 from ltr_cos.llm.data import PreferenceDataset, collate_encoded, load_preferences, write_jsonl
-from ltr_cos.llm.demo import contains_answer
+from ltr_cos.llm.demo import LossHistory, contains_answer
 from ltr_cos.llm.generate import generate_responses
 from ltr_cos.llm.module import LlmCosDpoModule
 from ltr_cos.llm.rules import brevity, courtesy
@@ -58,17 +58,6 @@ METHODS = {"cos_dpo": "COS-DPO (one policy)", "per_weight": "per-weight (one pol
 # the demo's recipe (ltr_cos.llm.demo.run_demo)
 RECIPE = dict(lr=5e-4, beta=0.1, lora_r=8, lora_alpha=16, form="pl", sft_weight=2.0)
 COS_DPO = dict(n_prompts=4, prompt_lr=3e-3)
-
-
-class _Losses(pl.Callback):
-    """The training loss of every step."""
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.losses.append(float(loss))
 
 
 def build(base: str, objectives: Sequence[str], template: str, seed: int, weights: Sequence[float] | None,
@@ -86,7 +75,7 @@ def fit(module: LlmCosDpoModule, data, template: str, steps: int, seed: int, bat
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                          generator=torch.Generator().manual_seed(seed),
                                          collate_fn=lambda items: collate_encoded(items, module.tokenizer.pad_token_id))
-    losses = _Losses()
+    losses = LossHistory()
     with tempfile.TemporaryDirectory() as root:
         trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
                              enable_model_summary=False, enable_progress_bar=False, gradient_clip_val=1.0,

@@ -33,8 +33,8 @@ def contains_answer(response: str, answer: str) -> bool:
     return re.search(rf"\b{re.escape(key)}\b", response.lower()) is not None
 
 
-class _LossHistory(pl.Callback):
-    """Training loss of every step (for generations.json)."""
+class LossHistory(pl.Callback):
+    """Training loss of every step (for generations.json and the benchmark's records)."""
 
     def __init__(self) -> None:
         self.losses: list[float] = []
@@ -66,7 +66,7 @@ def run_demo(out: str | Path, steps: int = 150, lr: float = 5e-4, base: str = "s
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=True,
                                          generator=torch.Generator().manual_seed(seed),
                                          collate_fn=lambda items: collate_encoded(items, module.tokenizer.pad_token_id))
-    history = _LossHistory()
+    history = LossHistory()
     trainer = pl.Trainer(accelerator="cpu", devices=1, max_steps=steps, logger=False, enable_checkpointing=False,
                          enable_model_summary=False, enable_progress_bar=progress, gradient_clip_val=1.0,
                          default_root_dir=str(out), callbacks=[history])
