@@ -97,6 +97,7 @@ class Settings:
         val_grid_steps: COS-DPO's validation lattice step 1/val_grid_steps.
         beta: DPO temperature.
         conditioning: COS-DPO conditioning path.
+        cond_hidden: hidden width of the FiLM (and prompt) network of the conditioning path.
         grid_steps: the simplex lattice step 1/grid_steps; None = ``default_grid_steps(m)`` (m = 2: 10, the
             11-point grid; m = 5: 4, 70 points).
         k: NDCG cut-off of every reported figure.
@@ -134,6 +135,7 @@ class Settings:
     val_grid_steps: int = 2
     beta: float = 1.0
     conditioning: str = "film"
+    cond_hidden: int = 64
     grid_steps: int | None = None
     k: int = 10
     empty_rule: str = "drop"
