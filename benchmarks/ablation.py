@@ -36,6 +36,8 @@ def _value(field_type, text: str):
     text = text.strip()
     if field_type in ("bool", bool):
         return text.lower() in ("1", "true", "yes")
+    if str(field_type).startswith("tuple"):  # 128/64, or 128 for a one-element tuple
+        return tuple(int(v) for v in text.split("/"))
     for cast in (int, float):
         try:
             return cast(text)
