@@ -135,7 +135,7 @@ class Settings:
     val_grid_steps: int = 2
     beta: float = 1.0
     conditioning: str = "film"
-    cond_hidden: int = 64
+    cond_hidden: int = 256
     grid_steps: int | None = None
     k: int = 10
     empty_rule: str = "drop"

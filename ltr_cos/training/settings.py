@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from ltr_cos.errors import InputError
 from ltr_cos.models import RankerConfig
+from ltr_cos.models.config import DEFAULT_COND_HIDDEN
 
 DATA_INFO_KEYS = ("n_features", "objective_names", "normalization", "feature_ids", "n_source_features")
 
@@ -85,7 +86,7 @@ class ConditioningSettings:
 
     kind: Literal["concat", "film", "prompt"] = "film"
     n_prompts: int = 4
-    cond_hidden: int = 64
+    cond_hidden: int = DEFAULT_COND_HIDDEN
 
 
 @dataclass(frozen=True)
