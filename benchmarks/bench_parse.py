@@ -242,8 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, files in sets:
             repeat = args.repeat_large if name.startswith("synthetic") else args.repeat
             results = [_measure(p, files, repeat) for p in PARSERS] + [_measure_command(files, repeat)]
-            small = sum(os.path.getsize(f) for f in files) < LARGE_BYTES
-            startup = _measure_startup(files, repeat, sklearn_command=small)
+            startup = _measure_startup(files, repeat, sklearn_command=results[0]["bytes"] < LARGE_BYTES)
             figures[name] = {"results": results, "startup": startup}
             print("\n".join(_report(name, results, startup)) + "\n")
     if args.json:

@@ -81,7 +81,8 @@ def _unit_steps(s: Settings, grid_methods: list[str]) -> int:
     """Jobs of one (fold, seed): the reference, the single policies (Soup, MODPO), the grid methods, the
     COS-DPO budget sweep and the stage-1 peers."""
     sweep = len(s.cos_dpo_budgets) if "cos_dpo" in grid_methods else 0
-    return 1 + _needs_single(grid_methods) + len(grid_methods) + sweep + ("allrank" in s.methods) + ("lightgbm" in s.methods)
+    stage1 = ("allrank" in s.methods) + ("lightgbm" in s.methods)
+    return 1 + _needs_single(grid_methods) + len(grid_methods) + sweep + stage1
 
 
 def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scratch: str, bar) -> dict:
@@ -100,7 +101,9 @@ def _run_unit(fold: Fold, seed: int, s: Settings, grid_methods: list[str], scrat
 
     unit: dict[str, Any] = {"reference": step("reference", job_reference), "runs": {}, "sweep": [], "stage1": {}}
     ckpt = unit["reference"]["checkpoint"]
-    single = step("single-objective policies", job_single, reference_ckpt=ckpt) if _needs_single(grid_methods) else None
+    single = None
+    if _needs_single(grid_methods):
+        single = step("single-objective policies", job_single, reference_ckpt=ckpt)
     jobs = {"cos_dpo": (job_cos_dpo, {"reference_ckpt": ckpt}),
             "tcos_dpo": (job_cos_dpo, {"reference_ckpt": ckpt, "beta_range": TEMPERATURE_BETA_RANGE}),
             "dpo_ls": (job_dpo_ls, {"reference_ckpt": ckpt}),

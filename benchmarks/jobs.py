@@ -143,7 +143,8 @@ def _policy_kwargs(meta: dict, s: Settings, reference_ckpt: str, budget: float =
     optim = OptimizerSettings(lr=s.policy_lr, schedule=s.schedule, warmup=s.warmup,
                               min_steps=int(round(s.policy_min_steps * budget)))
     return dict(reference_ckpt=reference_ckpt, data_info=data_info_from_meta(meta), beta=s.beta,
-                conditioning=ConditioningSettings(s.conditioning, cond_hidden=s.cond_hidden), optim=optim, evaluation=_evaluation(s))
+                conditioning=ConditioningSettings(s.conditioning, cond_hidden=s.cond_hidden), optim=optim,
+                evaluation=_evaluation(s))
 
 
 def _eval_unconditioned(ranker, batches, names: Sequence[str], s: Settings) -> dict[str, float]:

@@ -135,7 +135,7 @@ class Settings:
     val_grid_steps: int = 2
     beta: float = 1.0
     conditioning: str = "film"
-    cond_hidden: int = 256
+    cond_hidden: int = 256  # ltr_cos.models.config.DEFAULT_COND_HIDDEN (not imported: this module stays torch-free)
     grid_steps: int | None = None
     k: int = 10
     empty_rule: str = "drop"
